@@ -1,0 +1,23 @@
+//! `filefd`: PLACEHOLDER, being written (scaffolding so the crate compiles).
+
+use super::{CollectError, Collector};
+use crate::config::Config;
+use crate::metrics::MetricWriter;
+
+pub struct Filefd;
+
+impl Filefd {
+    pub fn new(_cfg: &Config) -> Self {
+        Self
+    }
+}
+
+impl Collector for Filefd {
+    fn name(&self) -> &'static str {
+        "filefd"
+    }
+
+    fn collect(&self, _out: &mut MetricWriter) -> Result<(), CollectError> {
+        Err(CollectError::NoData("not written yet".into()))
+    }
+}

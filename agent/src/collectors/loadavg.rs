@@ -1,0 +1,46 @@
+//! `loadavg`: the 1, 5 and 15 minute load averages from `/proc/loadavg`.
+
+use std::path::PathBuf;
+
+use super::{CollectError, Collector};
+use crate::config::Config;
+use crate::metrics::MetricWriter;
+use crate::read;
+
+pub struct Loadavg {
+    path: PathBuf,
+}
+
+impl Loadavg {
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            path: cfg.paths.procfs.join("loadavg"),
+        }
+    }
+}
+
+impl Collector for Loadavg {
+    fn name(&self) -> &'static str {
+        "loadavg"
+    }
+
+    fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
+        let text = read::read_string(&self.path)?;
+        let mut f = text.split_ascii_whitespace();
+        let (Some(l1), Some(l5), Some(l15)) = (f.next(), f.next(), f.next()) else {
+            return Err(CollectError::parse(
+                &self.path,
+                format!("unexpected content: {:?}", text.trim_end()),
+            ));
+        };
+        let (l1, l5, l15) = (
+            read::parse_f64(&self.path, l1)?,
+            read::parse_f64(&self.path, l5)?,
+            read::parse_f64(&self.path, l15)?,
+        );
+        out.gauge("node_load1", "1m load average.", &[], l1);
+        out.gauge("node_load5", "5m load average.", &[], l5);
+        out.gauge("node_load15", "15m load average.", &[], l15);
+        Ok(())
+    }
+}

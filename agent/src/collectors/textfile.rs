@@ -1,0 +1,23 @@
+//! `textfile`: PLACEHOLDER, being written (scaffolding so the crate compiles).
+
+use super::{CollectError, Collector};
+use crate::config::Config;
+use crate::metrics::MetricWriter;
+
+pub struct Textfile;
+
+impl Textfile {
+    pub fn new(_cfg: &Config) -> Self {
+        Self
+    }
+}
+
+impl Collector for Textfile {
+    fn name(&self) -> &'static str {
+        "textfile"
+    }
+
+    fn collect(&self, _out: &mut MetricWriter) -> Result<(), CollectError> {
+        Err(CollectError::NoData("not written yet".into()))
+    }
+}

@@ -1,0 +1,23 @@
+//! `vmstat`: PLACEHOLDER, being written (scaffolding so the crate compiles).
+
+use super::{CollectError, Collector};
+use crate::config::Config;
+use crate::metrics::MetricWriter;
+
+pub struct Vmstat;
+
+impl Vmstat {
+    pub fn new(_cfg: &Config) -> Self {
+        Self
+    }
+}
+
+impl Collector for Vmstat {
+    fn name(&self) -> &'static str {
+        "vmstat"
+    }
+
+    fn collect(&self, _out: &mut MetricWriter) -> Result<(), CollectError> {
+        Err(CollectError::NoData("not written yet".into()))
+    }
+}

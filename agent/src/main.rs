@@ -1,0 +1,158 @@
+//! beacon-agent's command line: parses flags, loads the config, and calls into the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use beacon_agent::{config, Config, Scraper};
+use clap::{Parser, Subcommand};
+
+/// Host metrics agent: a node_exporter-compatible Prometheus exporter.
+#[derive(Debug, Parser)]
+#[command(name = "beacon-agent", version, about)]
+struct Cli {
+    /// YAML config file; built-in defaults when absent.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen` in the config).
+    #[arg(
+        long,
+        visible_alias = "web.listen-address",
+        global = true,
+        value_name = "ADDR"
+    )]
+    listen: Option<String>,
+    /// procfs mount point (overrides `paths.procfs`).
+    #[arg(long = "path.procfs", global = true, value_name = "DIR")]
+    procfs: Option<PathBuf>,
+    /// sysfs mount point (overrides `paths.sysfs`).
+    #[arg(long = "path.sysfs", global = true, value_name = "DIR")]
+    sysfs: Option<PathBuf>,
+    /// Root filesystem of the host (overrides `paths.rootfs`).
+    #[arg(long = "path.rootfs", global = true, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// udev database directory (overrides `paths.udev_data`).
+    #[arg(long = "path.udev.data", global = true, value_name = "DIR")]
+    udev_data: Option<PathBuf>,
+    /// Log filter, e.g. `info` or `beacon_agent=debug` (RUST_LOG also works).
+    #[arg(
+        long = "log.level",
+        global = true,
+        default_value = "info",
+        value_name = "FILTER"
+    )]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve /metrics (the default).
+    Run,
+    /// Validate the config file and report every problem with its path.
+    CheckConfig,
+    /// Run one collection and print it to stdout, like Telegraf's --test.
+    Collect,
+}
+
+impl Cli {
+    fn load(&self) -> Result<Config, config::ConfigError> {
+        let mut cfg = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(l) = &self.listen {
+            cfg.listen = l.clone();
+        }
+        if let Some(p) = &self.procfs {
+            cfg.paths.procfs = p.clone();
+        }
+        if let Some(p) = &self.sysfs {
+            cfg.paths.sysfs = p.clone();
+        }
+        if let Some(p) = &self.rootfs {
+            cfg.paths.rootfs = p.clone();
+        }
+        if let Some(p) = &self.udev_data {
+            cfg.paths.udev_data = p.clone();
+        }
+        // Flags can make a valid file invalid (a relative --path.procfs), so check again.
+        let problems = cfg.validate();
+        if !problems.is_empty() {
+            return Err(config::ConfigError {
+                file: self.config.clone(),
+                problems,
+            });
+        }
+        Ok(cfg)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let cfg = match cli.load() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => {
+            println!("config ok");
+            Ok(())
+        }
+        Command::Collect => {
+            print!("{}", Scraper::new(&cfg).scrape());
+            Ok(())
+        }
+        Command::Run => serve(cfg),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("beacon-agent: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(cfg: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start runtime")?;
+    rt.block_on(async move {
+        let addr = cfg.listen_addr().map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listen on {addr}"))?;
+        beacon_agent::run(cfg, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install SIGTERM handler");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}

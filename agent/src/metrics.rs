@@ -1,0 +1,334 @@
+//! `MetricWriter`: collects samples by family and renders Prometheus text format 0.0.4.
+//!
+//! Collectors append samples in any order; the writer keeps each family's lines together
+//! (the text format requires it) and renders families sorted by name, as node_exporter does.
+//! Values are formatted exactly like Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which is what
+//! node_exporter's client library uses, so the two exporters print identical numbers.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// The `# TYPE` of a metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Untyped,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Untyped => "untyped",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Family {
+    name: String,
+    help: String,
+    ty: MetricType,
+    /// Rendered sample lines, each ending in `\n`.
+    body: String,
+}
+
+/// Accumulates the samples of one scrape.
+#[derive(Debug, Default)]
+pub struct MetricWriter {
+    families: Vec<Family>,
+    index: HashMap<String, usize>,
+    /// Index of the family written last: collectors usually write a family's samples in a row.
+    last: Option<usize>,
+}
+
+impl MetricWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a gauge sample. `labels` must be sorted by label name.
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample(MetricType::Gauge, name, help, labels, value);
+    }
+
+    /// Appends a counter sample. `labels` must be sorted by label name.
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample(MetricType::Counter, name, help, labels, value);
+    }
+
+    /// Appends an untyped sample. `labels` must be sorted by label name.
+    pub fn untyped(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.sample(MetricType::Untyped, name, help, labels, value);
+    }
+
+    /// Appends one sample to family `name`, creating the family with `help` and `ty` on first
+    /// use. Later calls keep the first help text and type.
+    pub fn sample(
+        &mut self,
+        ty: MetricType,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        debug_assert!(
+            labels.windows(2).all(|w| w[0].0 < w[1].0),
+            "labels of {name} must be sorted by name: {labels:?}"
+        );
+        let idx = self.family_index(ty, name, help);
+        let body = &mut self.families[idx].body;
+        body.push_str(name);
+        write_labels(body, labels);
+        body.push(' ');
+        write_value(body, value);
+        body.push('\n');
+    }
+
+    /// The type of family `name`, if a sample of it was written (the textfile collector uses it
+    /// to refuse a file that redefines a family with another type).
+    pub fn family_type(&self, name: &str) -> Option<MetricType> {
+        self.index.get(name).map(|&i| self.families[i].ty)
+    }
+
+    /// Number of samples written so far (for tests and self-checks).
+    pub fn sample_count(&self) -> usize {
+        self.families
+            .iter()
+            .map(|f| f.body.bytes().filter(|&b| b == b'\n').count())
+            .sum()
+    }
+
+    fn family_index(&mut self, ty: MetricType, name: &str, help: &str) -> usize {
+        if let Some(i) = self.last {
+            if self.families[i].name == name {
+                return i;
+            }
+        }
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                let i = self.families.len();
+                self.families.push(Family {
+                    name: name.to_owned(),
+                    help: help.to_owned(),
+                    ty,
+                    body: String::new(),
+                });
+                self.index.insert(name.to_owned(), i);
+                i
+            }
+        };
+        self.last = Some(i);
+        i
+    }
+
+    /// Renders every non-empty family, sorted by name, in text format 0.0.4.
+    pub fn render(&self, out: &mut String) {
+        let mut order: Vec<&Family> = self
+            .families
+            .iter()
+            .filter(|f| !f.body.is_empty())
+            .collect();
+        order.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let total: usize = order
+            .iter()
+            .map(|f| f.body.len() + f.help.len() + 2 * f.name.len() + 24)
+            .sum();
+        out.reserve(total);
+        for f in order {
+            out.push_str("# HELP ");
+            out.push_str(&f.name);
+            out.push(' ');
+            escape_help(out, &f.help);
+            out.push_str("\n# TYPE ");
+            out.push_str(&f.name);
+            out.push(' ');
+            out.push_str(f.ty.as_str());
+            out.push('\n');
+            out.push_str(&f.body);
+        }
+    }
+
+    /// Renders to a new string.
+    pub fn render_to_string(&self) -> String {
+        let mut s = String::new();
+        self.render(&mut s);
+        s
+    }
+}
+
+fn write_labels(out: &mut String, labels: &[(&str, &str)]) {
+    if labels.is_empty() {
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// Escapes a label value: backslash, double quote and line feed.
+pub fn escape_label_value(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes a HELP text: backslash and line feed.
+fn escape_help(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, with the text format's
+/// spellings of the special values: the shortest digits that round-trip, in `%e` form when the
+/// decimal exponent is below -4 or at least 6, else in `%f` form.
+pub fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.push('0');
+        return;
+    }
+    // Fast path for the common case: small integers print as themselves.
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        let mut b = itoa::Buffer::new();
+        out.push_str(b.format(v as i64));
+        return;
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits, e.g. `1.2345e9` or `-5e-7`.
+    let mut buf = String::with_capacity(32);
+    let _ = write!(buf, "{v:e}");
+    let (mantissa, exp) = buf.split_once('e').unwrap_or((&buf, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    if neg {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(mantissa);
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let e = exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        let mut b = itoa::Buffer::new();
+        out.push_str(b.format(e));
+        return;
+    }
+    // %f form: place the decimal point `exp + 1` digits into the digit string.
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(v: f64) -> String {
+        let mut s = String::new();
+        write_value(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn values_match_go_formatting() {
+        // Each pair is what node_exporter 1.5 printed for the value.
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (1.0, "1"),
+            (-1.0, "-1"),
+            (262590.0, "262590"),
+            (999999.0, "999999"),
+            (1e6, "1e+06"),
+            (2466183.0, "2.466183e+06"),
+            (1.795491807e9, "1.795491807e+09"),
+            (1.8446744073709552e19, "1.8446744073709552e+19"),
+            (514.83, "514.83"),
+            (0.06, "0.06"),
+            (0.000174469, "0.000174469"),
+            (6.9964e-05, "6.9964e-05"),
+            (1.795492323205221e9, "1.795492323205221e+09"),
+            (-125000.0, "-125000"),
+            (3.601967, "3.601967"),
+            (0.01, "0.01"),
+            (123456.5, "123456.5"),
+            (1234567.5, "1.2345675e+06"),
+            (-0.5, "-0.5"),
+            (1e-300, "1e-300"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(fmt(*v), *want, "formatting {v:?}");
+        }
+    }
+
+    #[test]
+    fn families_render_sorted_and_grouped() {
+        let mut w = MetricWriter::new();
+        w.counter("node_b_total", "B.", &[("cpu", "0")], 1.0);
+        w.gauge("node_a", "A with \\ and\nnewline.", &[], 2.5);
+        w.counter("node_b_total", "ignored", &[("cpu", "1")], 3.0);
+        w.gauge("node_c", "C.", &[("path", "a\"b\\c\nd")], 1.0);
+        let want = "# HELP node_a A with \\\\ and\\nnewline.\n# TYPE node_a gauge\nnode_a 2.5\n\
+# HELP node_b_total B.\n# TYPE node_b_total counter\nnode_b_total{cpu=\"0\"} 1\nnode_b_total{cpu=\"1\"} 3\n\
+# HELP node_c C.\n# TYPE node_c gauge\nnode_c{path=\"a\\\"b\\\\c\\nd\"} 1\n";
+        assert_eq!(w.render_to_string(), want);
+        assert_eq!(w.sample_count(), 4);
+        assert_eq!(w.family_type("node_b_total"), Some(MetricType::Counter));
+    }
+}

@@ -1,0 +1,128 @@
+//! The scrape loop: runs every enabled collector, times it, records
+//! `node_scrape_collector_{duration_seconds,success}`, and appends the agent's own metrics
+//! (`process_*`, `beacon_agent_build_info`) from a `prometheus` registry.
+//!
+//! Collectors run one after another on the calling (blocking) thread: reading procfs costs
+//! microseconds, so a thread per collector would cost more than it saves. The one collector that
+//! can block (filesystem, on a hung mount) bounds itself with its own timeout.
+
+use std::time::Instant;
+
+use prometheus::{Encoder, Registry};
+
+use crate::collectors::{self, Collector};
+use crate::config::Config;
+use crate::metrics::MetricWriter;
+
+/// Everything one `/metrics` request needs; shared by all requests.
+pub struct Scraper {
+    collectors: Vec<Box<dyn Collector>>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.collectors.iter().map(|c| c.name()).collect();
+        f.debug_struct("Scraper")
+            .field("collectors", &names)
+            .finish()
+    }
+}
+
+impl Scraper {
+    /// Builds the collectors of a validated config and the self-metrics registry.
+    pub fn new(cfg: &Config) -> Self {
+        Self::with_collectors(collectors::build(cfg))
+    }
+
+    /// A scraper over the given collectors (tests use it to run one collector alone).
+    pub fn with_collectors(collectors: Vec<Box<dyn Collector>>) -> Self {
+        let registry = Registry::new();
+        let build_info = prometheus::GaugeVec::new(
+            prometheus::Opts::new(
+                "beacon_agent_build_info",
+                "A metric with a constant '1' value labeled by the version and target of beacon-agent.",
+            ),
+            &["version", "arch", "os"],
+        )
+        .expect("static metric definition");
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS,
+            ])
+            .set(1.0);
+        // Registration only fails on duplicate names in this fresh registry: impossible here.
+        let _ = registry.register(Box::new(build_info));
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        Self {
+            collectors,
+            registry,
+        }
+    }
+
+    /// The enabled collectors' names, in run order.
+    pub fn collector_names(&self) -> Vec<&'static str> {
+        self.collectors.iter().map(|c| c.name()).collect()
+    }
+
+    /// Runs every collector into `out`, followed by the `node_scrape_collector_*` families.
+    /// A failing collector fails only itself.
+    pub fn collect_into(&self, out: &mut MetricWriter) {
+        let mut results: Vec<(&'static str, f64, bool)> = Vec::with_capacity(self.collectors.len());
+        for c in &self.collectors {
+            let start = Instant::now();
+            let res = c.collect(out);
+            let secs = start.elapsed().as_secs_f64();
+            match &res {
+                Ok(()) => {}
+                Err(e) if e.is_no_data() => {
+                    tracing::debug!(collector = c.name(), duration_seconds = secs, error = %e, "collector returned no data")
+                }
+                Err(e) => {
+                    tracing::warn!(collector = c.name(), duration_seconds = secs, error = %e, "collector failed")
+                }
+            }
+            results.push((c.name(), secs, res.is_ok()));
+        }
+        for (name, secs, _) in &results {
+            out.gauge(
+                "node_scrape_collector_duration_seconds",
+                "node_exporter: Duration of a collector scrape.",
+                &[("collector", name)],
+                *secs,
+            );
+        }
+        for (name, _, ok) in &results {
+            out.gauge(
+                "node_scrape_collector_success",
+                "node_exporter: Whether a collector succeeded.",
+                &[("collector", name)],
+                if *ok { 1.0 } else { 0.0 },
+            );
+        }
+    }
+
+    /// One full scrape rendered in text format 0.0.4.
+    pub fn scrape(&self) -> String {
+        let mut w = MetricWriter::new();
+        self.collect_into(&mut w);
+        let mut text = String::with_capacity(64 * 1024);
+        w.render(&mut text);
+        self.render_self_metrics(&mut text);
+        text
+    }
+
+    /// Appends the agent's own metrics (process and build info).
+    pub fn render_self_metrics(&self, text: &mut String) {
+        let mut buf = Vec::with_capacity(2048);
+        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "encoding self-metrics failed");
+            return;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf));
+    }
+}

@@ -1,0 +1,128 @@
+//! Golden tests: each collector run over the fixture tree in `tests/fixtures/host` must render
+//! exactly `tests/golden/<collector>.prom`. Run with `UPDATE_GOLDEN=1` to rewrite the files after
+//! an intended change, then review the diff.
+//!
+//! Collectors whose output depends on the live host (filesystem's statfs, time, timex, uname)
+//! are tested in their own modules instead.
+
+use std::path::{Path, PathBuf};
+
+use beacon_agent::metrics::MetricWriter;
+use beacon_agent::{collectors, Config};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The config every golden test runs with: all roots inside the fixture tree.
+fn fixture_config() -> Config {
+    let host = fixtures().join("host");
+    let mut cfg = Config::default();
+    cfg.paths.procfs = host.join("proc");
+    cfg.paths.sysfs = host.join("sys");
+    cfg.paths.rootfs = host.join("root");
+    cfg.paths.udev_data = host.join("run/udev/data");
+    cfg.collectors.textfile.directory = Some(fixtures().join("textfile"));
+    cfg
+}
+
+/// Runs one collector over the fixtures and compares with its golden file.
+fn check(name: &str) {
+    let cfg = fixture_config();
+    let collector = collectors::build(&cfg)
+        .into_iter()
+        .find(|c| c.name() == name)
+        .unwrap_or_else(|| panic!("no collector named {name}"));
+    let mut w = MetricWriter::new();
+    let result = collector.collect(&mut w);
+    let mut got = w.render_to_string();
+    if let Err(e) = result {
+        // Comments are valid text format; the error text is part of the contract too.
+        let e = e
+            .to_string()
+            .replace(&fixtures().display().to_string(), "$FIXTURES");
+        got.push_str(&format!("# collect error: {e}\n"));
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.prom"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &got).expect("write golden file");
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if got != want {
+        let diff: Vec<String> = diff_lines(&want, &got);
+        panic!(
+            "{name} output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{}",
+            path.display(),
+            diff.join("\n")
+        );
+    }
+}
+
+/// A small line diff: lines only in the golden file (-) and only in the output (+).
+fn diff_lines(want: &str, got: &str) -> Vec<String> {
+    let w: Vec<&str> = want.lines().collect();
+    let g: Vec<&str> = got.lines().collect();
+    let mut out = Vec::new();
+    for l in &w {
+        if !g.contains(l) {
+            out.push(format!("- {l}"));
+        }
+    }
+    for l in &g {
+        if !w.contains(l) {
+            out.push(format!("+ {l}"));
+        }
+    }
+    if out.is_empty() {
+        out.push("(same lines, different order)".into());
+    }
+    out
+}
+
+macro_rules! golden {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check(stringify!($name));
+            }
+        )*
+    };
+}
+
+golden!(
+    conntrack,
+    cpu,
+    diskstats,
+    filefd,
+    hwmon,
+    loadavg,
+    meminfo,
+    netclass,
+    netdev,
+    pressure,
+    stat,
+    textfile,
+    thermal_zone,
+    vmstat,
+);
+
+#[test]
+fn golden_list_covers_every_file_collector() {
+    // A new collector must get a golden file or be listed here as host-dependent.
+    let host_dependent = ["filesystem", "time", "timex", "uname"];
+    for name in collectors::NAMES {
+        let golden =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.prom"));
+        assert!(
+            host_dependent.contains(name) || golden.exists(),
+            "collector {name} has no golden file"
+        );
+    }
+}

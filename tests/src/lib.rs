@@ -1,0 +1,1 @@
+//! beacon-e2e: helpers for end-to-end tests that run Beacon's daemons against real servers.

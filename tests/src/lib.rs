@@ -1,1 +1,233 @@
 //! beacon-e2e: helpers for end-to-end tests that run Beacon's daemons against real servers.
+//!
+//! Every server a test needs (Prometheus, node_exporter, ...) comes from a Debian package that
+//! `scripts/setup` installs; tests start their own instances on free loopback ports and stop
+//! them on drop. A missing binary fails the test with the command that installs it: the suite
+//! never skips silently.
+
+pub mod expo;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+/// A free TCP port on 127.0.0.1 (bound and released; the kernel does not reuse it at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// The path of a program from a Debian package, or a failure naming the package to install.
+pub fn require_bin(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]) {
+        let p = dir.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not found: install Debian package {package} (scripts/setup does it)");
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout` with `what` in the message.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process that is killed when dropped; its output goes to a log file shown on failure.
+pub struct Server {
+    name: String,
+    child: std::process::Child,
+    log: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("name", &self.name).field("pid", &self.child.id()).finish()
+    }
+}
+
+impl Server {
+    /// Starts `cmd` with stdout and stderr going to `<log_dir>/<name>.log`.
+    pub fn start(name: &str, mut cmd: Command, log_dir: &Path) -> anyhow::Result<Self> {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log,
+            _dir: None,
+        })
+    }
+
+    /// Keeps `dir` alive as long as the server (its data directory).
+    pub fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self._dir = Some(dir);
+        self
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Fails if the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited with {status}; log:\n{}", self.name, self.log());
+        }
+        Ok(())
+    }
+
+    /// Waits until `url` answers 200, or fails with the server's log.
+    pub fn wait_ready(&mut self, url: &str) -> anyhow::Result<()> {
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.check_running()?;
+            if let Ok(r) = client.get(url).send() {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("{} not ready at {url} after 30s; log:\n{}", self.name, self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client for tests, with timeouts.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .no_gzip()
+        .build()
+        .unwrap_or_else(|e| panic!("build http client: {e}"))
+}
+
+/// GETs `url` and returns the body as text, failing on a non-2xx status.
+pub fn get_text(url: &str) -> anyhow::Result<String> {
+    let r = http_client().get(url).send().with_context(|| format!("GET {url}"))?;
+    let status = r.status();
+    let body = r.text()?;
+    if !status.is_success() {
+        bail!("GET {url}: {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// beacon-agent running in-process on a loopback port, stopped on drop.
+pub struct Agent {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("addr", &self.addr).finish()
+    }
+}
+
+impl Agent {
+    /// Starts the agent with `cfg` on 127.0.0.1 (the config's `listen` is ignored).
+    pub fn start(cfg: beacon_agent::Config) -> anyhow::Result<Self> {
+        let std_listener = TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => panic!("agent runtime: {e}"),
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => l,
+                    Err(e) => panic!("agent listener: {e}"),
+                };
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = beacon_agent::run(cfg, listener, shutdown).await {
+                    panic!("agent failed: {e:#}");
+                }
+            });
+        });
+        let agent = Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        wait_for("agent /healthz", Duration::from_secs(10), || {
+            get_text(&agent.url("/healthz")).ok()
+        })?;
+        Ok(agent)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A fresh temporary directory for a test's servers.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("beacon-e2e-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("create temp dir: {e}"))
+}
+
+/// The repository root (for fixtures and configs).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}

@@ -1,0 +1,85 @@
+//! The `beacon-agent` binary's interface: `check-config` (every problem with its path, exit 1),
+//! `collect` (one collection on stdout), the example config, and node_exporter's flag names.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_beacon-agent"))
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("run beacon-agent");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+#[test]
+fn example_config_is_valid() {
+    let path = root().join("config/agent.example.yaml");
+    beacon_agent::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let (out, stdout, stderr) = run(bin().arg("check-config").arg("--config").arg(&path));
+    assert!(out.status.success(), "check-config failed: {stderr}");
+    assert_eq!(stdout, "config ok\n");
+}
+
+#[test]
+fn every_bad_config_fixture_is_rejected_with_its_paths() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad-config");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("read bad-config dir") {
+        let path = entry.expect("dir entry").path();
+        let text = std::fs::read_to_string(&path).expect("read fixture");
+        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        assert!(!expected.is_empty(), "{} has no '# expect:' line", path.display());
+        let (out, _, stderr) = run(bin().arg("check-config").arg("--config").arg(&path));
+        assert_eq!(out.status.code(), Some(1), "{} should fail check-config", path.display());
+        assert!(stderr.contains(&path.display().to_string()), "error names the file: {stderr}");
+        for e in expected {
+            assert!(stderr.contains(e), "{}: expected {e:?} in:\n{stderr}", path.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 9, "expected the bad-config fixtures, found {n}");
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let (out, _, stderr) = run(bin().args(["check-config", "--config", "/nonexistent/agent.yaml"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("read /nonexistent/agent.yaml"), "{stderr}");
+}
+
+#[test]
+fn collect_prints_one_collection() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
+    let (out, stdout, stderr) = run(bin()
+        .arg("collect")
+        .arg("--path.procfs")
+        .arg(fixtures.join("proc"))
+        .arg("--path.sysfs")
+        .arg(fixtures.join("sys")));
+    assert!(out.status.success(), "collect failed: {stderr}");
+    // The fixture tree's values, so the flags were honoured.
+    assert!(stdout.contains("node_boot_time_seconds 1.418183276e+09\n"), "{stdout}");
+    assert!(stdout.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"));
+    assert!(stdout.contains("# TYPE process_resident_memory_bytes gauge\n"));
+}
+
+#[test]
+fn node_exporter_flag_names_are_accepted() {
+    // --web.listen-address is validated like --listen: a bad one is reported with its path.
+    let (out, _, stderr) = run(bin().args(["check-config", "--web.listen-address", "nope"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("listen: invalid listen address \"nope\""), "{stderr}");
+    let (out, _, stderr) = run(bin().args(["check-config", "--web.listen-address", ":9100", "--path.rootfs", "/"]));
+    assert!(out.status.success(), "{stderr}");
+    let (out, _, stderr) = run(bin().args(["check-config", "--path.procfs", "relative"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("paths.procfs: must be an absolute path"), "{stderr}");
+}

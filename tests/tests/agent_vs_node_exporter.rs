@@ -1,0 +1,161 @@
+//! Side by side with a real node_exporter (Debian's prometheus-node-exporter) on this host: the
+//! same metric families, the same label sets, and the same values (exactly for sizes and static
+//! facts, within the scrape gap for counters).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use beacon_e2e::{expo, free_port, get_text, require_bin, tempdir, Agent, Server};
+
+/// The collectors Beacon implements, enabled on both sides.
+const COLLECTORS: &[&str] = &[
+    "conntrack", "cpu", "diskstats", "filefd", "filesystem", "hwmon", "loadavg", "meminfo", "netclass",
+    "netdev", "pressure", "stat", "textfile", "thermal_zone", "time", "timex", "uname", "vmstat",
+];
+
+/// Families compared exactly: sizes, limits and static facts that cannot change between scrapes.
+const EXACT: &[&str] = &[
+    "node_memory_MemTotal_bytes",
+    "node_memory_SwapTotal_bytes",
+    "node_memory_Hugepagesize_bytes",
+    "node_filesystem_size_bytes",
+    "node_filesystem_files",
+    "node_filesystem_readonly",
+    "node_filesystem_device_error",
+    "node_boot_time_seconds",
+    "node_network_mtu_bytes",
+    "node_network_speed_bytes",
+    "node_network_info",
+    "node_network_up",
+    "node_network_iface_id",
+    "node_network_flags",
+    "node_disk_info",
+    "node_uname_info",
+    "node_filefd_maximum",
+    "node_nf_conntrack_entries_limit",
+    "node_scrape_collector_success",
+    "node_textfile_scrape_error",
+    "node_textfile_mtime_seconds",
+    "node_time_zone_offset_seconds",
+    "node_time_clocksource_available_info",
+    "node_time_clocksource_current_info",
+    "node_timex_tick_seconds",
+    "node_timex_status",
+    "node_timex_sync_status",
+    "node_cooling_device_max_state",
+    "app_jobs_total",
+];
+
+fn is_own(name: &str) -> bool {
+    name.starts_with("go_")
+        || name.starts_with("promhttp_")
+        || name.starts_with("process_")
+        || name == "node_exporter_build_info"
+        || name.starts_with("beacon_agent_")
+}
+
+fn label_sets(e: &expo::Exposition) -> BTreeMap<String, BTreeSet<String>> {
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in &e.samples {
+        if !is_own(&s.name) {
+            m.entry(s.name.clone()).or_default().insert(s.label_key());
+        }
+    }
+    m
+}
+
+#[test]
+fn agent_matches_node_exporter_on_this_host() {
+    let node_exporter = require_bin("prometheus-node-exporter", "prometheus-node-exporter");
+    let dir = tempdir();
+    let textfiles = dir.path().join("textfile");
+    std::fs::create_dir(&textfiles).expect("mkdir");
+    std::fs::write(
+        textfiles.join("app.prom"),
+        "# HELP app_jobs_total Jobs run.\n# TYPE app_jobs_total counter\napp_jobs_total{queue=\"a\"} 3\n",
+    )
+    .expect("write textfile");
+
+    let port = free_port();
+    let mut cmd = Command::new(node_exporter);
+    cmd.arg("--collector.disable-defaults")
+        .args(COLLECTORS.iter().map(|c| format!("--collector.{c}")))
+        // Beacon reads /proc/net/dev; node_exporter 1.5 defaults to netlink, which adds families.
+        .arg("--no-collector.netdev.netlink")
+        // Debian patches these defaults; Beacon follows upstream node_exporter.
+        .arg("--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)")
+        .arg("--collector.netdev.device-exclude=^$")
+        .arg(format!("--collector.textfile.directory={}", textfiles.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    let mut ne = Server::start("node_exporter", cmd, dir.path()).expect("start node_exporter");
+    let ne_url = format!("http://127.0.0.1:{port}/metrics");
+    ne.wait_ready(&ne_url).expect("node_exporter ready");
+
+    let mut cfg = beacon_agent::Config::default();
+    cfg.collectors.textfile.directory = Some(textfiles.clone());
+    let agent = Agent::start(cfg).expect("start agent");
+
+    // Bracket the agent's scrape between two node_exporter scrapes: counters must fall between.
+    let before = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
+    let ours = expo::parse(&get_text(&agent.url("/metrics")).expect("scrape agent")).expect("parse agent");
+    let after = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
+
+    // 1. The same families.
+    let theirs: BTreeSet<String> = before.family_names().into_iter().filter(|n| !is_own(n)).collect();
+    let mine: BTreeSet<String> = ours.family_names().into_iter().filter(|n| !is_own(n)).collect();
+    let missing: Vec<_> = theirs.difference(&mine).collect();
+    let extra: Vec<_> = mine.difference(&theirs).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "families differ:\n missing {missing:?}\n extra {extra:?}");
+
+    // 2. The same types and label sets in every family.
+    let mut problems = Vec::new();
+    for name in &theirs {
+        if before.types.get(name) != ours.types.get(name) {
+            problems.push(format!("{name}: type {:?} vs ours {:?}", before.types.get(name), ours.types.get(name)));
+        }
+    }
+    let (ls_theirs, ls_mine) = (label_sets(&before), label_sets(&ours));
+    for (name, sets) in &ls_theirs {
+        if name == "node_scrape_collector_duration_seconds" {
+            continue;
+        }
+        let mine = ls_mine.get(name).cloned().unwrap_or_default();
+        if *sets != mine {
+            let only_theirs: Vec<_> = sets.difference(&mine).collect();
+            let only_mine: Vec<_> = mine.difference(sets).collect();
+            problems.push(format!("{name}: label sets differ: node_exporter only {only_theirs:?}, agent only {only_mine:?}"));
+        }
+    }
+
+    // 3. Values: exact for static facts, bracketed for counters.
+    let mem_total = ours.value("node_memory_MemTotal_bytes", &[]).unwrap_or(0.0);
+    for s in &ours.samples {
+        if is_own(&s.name) || s.name == "node_scrape_collector_duration_seconds" {
+            continue;
+        }
+        let labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (Some(a), Some(b)) = (before.value(&s.name, &labels), after.value(&s.name, &labels)) else {
+            continue; // label-set differences are reported above
+        };
+        let family = ours.family_of(&s.name);
+        let ty = ours.types.get(&family).map(String::as_str).unwrap_or("untyped");
+        let v = s.value;
+        let tol = |x: f64| x.abs() * 1e-9 + 1e-9;
+        if EXACT.contains(&family.as_str()) {
+            if (v - a).abs() > tol(a) && (v - b).abs() > tol(b) {
+                problems.push(format!("{}{}: agent {v} vs node_exporter {a}/{b} (must be equal)", s.name, s.label_key()));
+            }
+        } else if ty == "counter" || family.starts_with("node_vmstat_") {
+            let (lo, hi) = (a.min(b), a.max(b));
+            if v < lo - tol(lo) || v > hi + tol(hi) {
+                problems.push(format!("{}{}: counter {v} outside node_exporter's [{lo}, {hi}]", s.name, s.label_key()));
+            }
+        } else if family.starts_with("node_memory_") && family.ends_with("_bytes") {
+            // Memory moves between scrapes; it must agree to 1% of total memory.
+            if (v - a).abs() > mem_total * 0.01 && (v - b).abs() > mem_total * 0.01 {
+                problems.push(format!("{}: agent {v} vs node_exporter {a}/{b}", s.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+}

@@ -128,6 +128,33 @@ pub struct Collectors {
     pub textfile: TextfileConfig,
 }
 
+impl Collectors {
+    /// The `enabled` switch of the collector called `name` (a name from `collectors::NAMES`).
+    pub fn enabled_mut(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "conntrack" => &mut self.conntrack.enabled,
+            "cpu" => &mut self.cpu.enabled,
+            "diskstats" => &mut self.diskstats.enabled,
+            "filefd" => &mut self.filefd.enabled,
+            "filesystem" => &mut self.filesystem.enabled,
+            "hwmon" => &mut self.hwmon.enabled,
+            "loadavg" => &mut self.loadavg.enabled,
+            "meminfo" => &mut self.meminfo.enabled,
+            "netclass" => &mut self.netclass.enabled,
+            "netdev" => &mut self.netdev.enabled,
+            "pressure" => &mut self.pressure.enabled,
+            "stat" => &mut self.stat.enabled,
+            "textfile" => &mut self.textfile.enabled,
+            "thermal_zone" => &mut self.thermal_zone.enabled,
+            "time" => &mut self.time.enabled,
+            "timex" => &mut self.timex.enabled,
+            "uname" => &mut self.uname.enabled,
+            "vmstat" => &mut self.vmstat.enabled,
+            _ => return None,
+        })
+    }
+}
+
 /// Options of the filesystem collector.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -528,6 +555,18 @@ mod tests {
     fn listen_accepts_node_exporter_form() {
         assert_eq!(parse_listen(":9100").expect("addr").port(), 9100);
         assert!(parse_listen("localhost").is_err());
+    }
+
+    #[test]
+    fn every_collector_has_a_switch() {
+        let mut c = Collectors::default();
+        for name in crate::collectors::NAMES {
+            let on = c
+                .enabled_mut(name)
+                .unwrap_or_else(|| panic!("no switch for {name}"));
+            assert!(*on, "{name} is on by default");
+        }
+        assert!(c.enabled_mut("nope").is_none());
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub struct Sample {
 impl Sample {
     /// The label set without the metric name, e.g. `{cpu="0",mode="idle"}`.
     pub fn label_key(&self) -> String {
-        let parts: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let parts: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
         format!("{{{}}}", parts.join(","))
     }
 }
@@ -31,14 +35,20 @@ pub struct Exposition {
 impl Exposition {
     /// Names of the families that have at least one sample.
     pub fn family_names(&self) -> BTreeSet<String> {
-        self.samples.iter().map(|s| self.family_of(&s.name)).collect()
+        self.samples
+            .iter()
+            .map(|s| self.family_of(&s.name))
+            .collect()
     }
 
     /// The family a sample name belongs to (histogram and summary suffixes stripped).
     pub fn family_of(&self, name: &str) -> String {
         for suffix in ["_bucket", "_sum", "_count"] {
             if let Some(base) = name.strip_suffix(suffix) {
-                if matches!(self.types.get(base).map(String::as_str), Some("histogram" | "summary")) {
+                if matches!(
+                    self.types.get(base).map(String::as_str),
+                    Some("histogram" | "summary")
+                ) {
                     return base.to_owned();
                 }
             }
@@ -58,7 +68,9 @@ impl Exposition {
             .find(|s| {
                 s.name == name
                     && s.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+                    && labels
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
             })
             .map(|s| s.value)
     }
@@ -73,7 +85,9 @@ pub fn parse(text: &str) -> anyhow::Result<Exposition> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, ty) = rest.split_once(' ').ok_or_else(|| anyhow!("line {lineno}: bad TYPE"))?;
+            let (name, ty) = rest
+                .split_once(' ')
+                .ok_or_else(|| anyhow!("line {lineno}: bad TYPE"))?;
             e.types.insert(name.to_owned(), ty.to_owned());
             continue;
         }
@@ -85,7 +99,8 @@ pub fn parse(text: &str) -> anyhow::Result<Exposition> {
         if line.starts_with('#') {
             continue;
         }
-        e.samples.push(parse_sample(line).map_err(|err| anyhow!("line {lineno}: {err}: {line}"))?);
+        e.samples
+            .push(parse_sample(line).map_err(|err| anyhow!("line {lineno}: {err}: {line}"))?);
     }
     Ok(e)
 }
@@ -107,7 +122,9 @@ fn parse_sample(line: &str) -> anyhow::Result<Sample> {
             let eq = tail.find('=').ok_or_else(|| anyhow!("label without ="))?;
             let key = tail[..eq].trim().to_owned();
             let after = &tail[eq + 1..];
-            let body = after.strip_prefix('"').ok_or_else(|| anyhow!("label value not quoted"))?;
+            let body = after
+                .strip_prefix('"')
+                .ok_or_else(|| anyhow!("label value not quoted"))?;
             let mut value = String::new();
             let mut escaped = false;
             let mut close = None;
@@ -138,7 +155,11 @@ fn parse_sample(line: &str) -> anyhow::Result<Sample> {
         "NaN" => f64::NAN,
         v => v.parse().map_err(|_| anyhow!("bad value {v:?}"))?,
     };
-    Ok(Sample { name, labels, value })
+    Ok(Sample {
+        name,
+        labels,
+        value,
+    })
 }
 
 #[cfg(test)]
@@ -147,7 +168,8 @@ mod tests {
 
     #[test]
     fn parses_labels_with_escapes() {
-        let e = parse("# TYPE a counter\na{x=\"1\",y=\"q\\\"\\\\\\n,}\"} 2.5e+06\nb 1\n").expect("parse");
+        let e = parse("# TYPE a counter\na{x=\"1\",y=\"q\\\"\\\\\\n,}\"} 2.5e+06\nb 1\n")
+            .expect("parse");
         assert_eq!(e.samples.len(), 2);
         assert_eq!(e.samples[0].labels["y"], "q\"\\\n,}");
         assert_eq!(e.samples[0].value, 2.5e6);

@@ -25,7 +25,9 @@ pub fn free_port() -> u16 {
 /// The path of a program from a Debian package, or a failure naming the package to install.
 pub fn require_bin(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")]) {
+    for dir in
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+    {
         let p = dir.join(name);
         if p.is_file() {
             return p;
@@ -35,7 +37,11 @@ pub fn require_bin(name: &str, package: &str) -> PathBuf {
 }
 
 /// Polls `f` until it returns `Some`, or fails after `timeout` with `what` in the message.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -58,7 +64,10 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("name", &self.name).field("pid", &self.child.id()).finish()
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("pid", &self.child.id())
+            .finish()
     }
 }
 
@@ -66,7 +75,8 @@ impl Server {
     /// Starts `cmd` with stdout and stderr going to `<log_dir>/<name>.log`.
     pub fn start(name: &str, mut cmd: Command, log_dir: &Path) -> anyhow::Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
         let err = out.try_clone()?;
         let child = cmd
             .stdin(Stdio::null())
@@ -117,7 +127,11 @@ impl Server {
                 }
             }
             if Instant::now() >= deadline {
-                bail!("{} not ready at {url} after 30s; log:\n{}", self.name, self.log());
+                bail!(
+                    "{} not ready at {url} after 30s; log:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -142,7 +156,10 @@ pub fn http_client() -> reqwest::blocking::Client {
 
 /// GETs `url` and returns the body as text, failing on a non-2xx status.
 pub fn get_text(url: &str) -> anyhow::Result<String> {
-    let r = http_client().get(url).send().with_context(|| format!("GET {url}"))?;
+    let r = http_client()
+        .get(url)
+        .send()
+        .with_context(|| format!("GET {url}"))?;
     let status = r.status();
     let body = r.text()?;
     if !status.is_success() {
@@ -172,7 +189,10 @@ impl Agent {
         let addr = std_listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => panic!("agent runtime: {e}"),
             };

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use beacon_e2e::{free_port, http_client, repo_root, require_bin, tempdir, wait_for, Agent, Server};
+use beacon_e2e::{
+    free_port, http_client, repo_root, require_bin, tempdir, wait_for, Agent, Server,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -68,8 +70,17 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
     let promtool = require_bin("promtool", "prometheus");
     let rules_path = repo_root().join("tests/fixtures/node-compat-rules.yaml");
 
-    let check = Command::new(&promtool).arg("check").arg("rules").arg(&rules_path).output().expect("promtool");
-    assert!(check.status.success(), "promtool check rules: {}", String::from_utf8_lossy(&check.stdout));
+    let check = Command::new(&promtool)
+        .arg("check")
+        .arg("rules")
+        .arg(&rules_path)
+        .output()
+        .expect("promtool");
+    assert!(
+        check.status.success(),
+        "promtool check rules: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 
     let text = std::fs::read_to_string(&rules_path).expect("read rules");
     let rules: RuleFile = serde_saphyr::from_str(&text).expect("parse rules");
@@ -89,11 +100,15 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
     .expect("write prometheus.yml");
     let mut cmd = Command::new(prometheus);
     cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"));
     let mut prom = Server::start("prometheus", cmd, dir.path()).expect("start prometheus");
     let base = format!("http://127.0.0.1:{port}");
-    prom.wait_ready(&format!("{base}/-/ready")).expect("prometheus ready");
+    prom.wait_ready(&format!("{base}/-/ready"))
+        .expect("prometheus ready");
 
     wait_for("the agent target to be up", Duration::from_secs(30), || {
         let r = query(&base, "up{job=\"node-exporter\"} == 1").ok()?;
@@ -108,30 +123,64 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
         .filter(|g| g.name != "host-dependent")
         .flat_map(|g| g.rules.iter().flat_map(|r| metric_names(&r.expr)))
         .collect();
-    assert!(names.len() > 40, "expected the rules to use many metrics, got {names:?}");
+    assert!(
+        names.len() > 40,
+        "expected the rules to use many metrics, got {names:?}"
+    );
     let missing: Vec<&String> = names
         .iter()
-        .filter(|n| query(&base, &format!("count({{__name__=\"{n}\",job=\"node-exporter\"}})")).map(|r| r.is_empty()).unwrap_or(true))
+        .filter(|n| {
+            query(
+                &base,
+                &format!("count({{__name__=\"{n}\",job=\"node-exporter\"}})"),
+            )
+            .map(|r| r.is_empty())
+            .unwrap_or(true)
+        })
         .collect();
-    assert!(missing.is_empty(), "metric names without series: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "metric names without series: {missing:?}"
+    );
 
     // Every recording rule produces a result once a few scrapes have landed (rate needs two).
-    let records: Vec<&str> = rules.groups.iter().flat_map(|g| g.rules.iter().filter_map(|r| r.record.as_deref())).collect();
+    let records: Vec<&str> = rules
+        .groups
+        .iter()
+        .flat_map(|g| g.rules.iter().filter_map(|r| r.record.as_deref()))
+        .collect();
     for record in &records {
-        wait_for(&format!("recording rule {record}"), Duration::from_secs(30), || {
-            let r = query(&base, record).ok()?;
-            (!r.is_empty()).then_some(())
-        })
+        wait_for(
+            &format!("recording rule {record}"),
+            Duration::from_secs(30),
+            || {
+                let r = query(&base, record).ok()?;
+                (!r.is_empty()).then_some(())
+            },
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     }
 
     // No rule failed to evaluate (type errors, many-to-many matches, ...).
-    let rules_api: serde_json::Value = http_client().get(format!("{base}/api/v1/rules")).send().expect("rules api").json().expect("rules json");
+    let rules_api: serde_json::Value = http_client()
+        .get(format!("{base}/api/v1/rules"))
+        .send()
+        .expect("rules api")
+        .json()
+        .expect("rules json");
     let mut evaluated = 0;
-    for g in rules_api["data"]["groups"].as_array().cloned().unwrap_or_default() {
+    for g in rules_api["data"]["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
         for r in g["rules"].as_array().cloned().unwrap_or_default() {
             evaluated += 1;
-            assert_eq!(r["health"], "ok", "rule {} in {}: {}", r["name"], g["name"], r["lastError"]);
+            assert_eq!(
+                r["health"], "ok",
+                "rule {} in {}: {}",
+                r["name"], g["name"], r["lastError"]
+            );
         }
     }
     assert_eq!(evaluated, 41, "every rule of the file is loaded");
@@ -140,5 +189,8 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
 #[test]
 fn metric_names_are_extracted_from_expressions() {
     let names = metric_names("rate(node_cpu_seconds_total{mode!~\"idle\"}[5m]) / instance:node_num_cpu:sum and node_load1");
-    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["node_cpu_seconds_total", "node_load1"]);
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["node_cpu_seconds_total", "node_load1"]
+    );
 }

@@ -32,14 +32,26 @@ fn promtool_accepts_the_agent_output() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run promtool");
-    child.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("feed promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("feed promtool");
     let out = child.wait_with_output().expect("promtool output");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Exit 3 means lint findings only. The one finding node_exporter's own output also has is
     // the camelCase of the meminfo names (node_memory_MemTotal_bytes...), which compatibility
     // requires; anything else, or a parse error (exit 1), fails.
     let code = out.status.code();
-    assert!(matches!(code, Some(0) | Some(3)), "promtool failed ({code:?}):\n{report}");
+    assert!(
+        matches!(code, Some(0) | Some(3)),
+        "promtool failed ({code:?}):\n{report}"
+    );
     let unexpected: Vec<&str> = report
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -48,7 +60,11 @@ fn promtool_accepts_the_agent_output() {
                 && l.ends_with("metric names should be written in 'snake_case' not 'camelCase'"))
         })
         .collect();
-    assert!(unexpected.is_empty(), "promtool findings:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "promtool findings:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 #[test]
@@ -57,10 +73,16 @@ fn metrics_are_served_as_text_format_with_optional_gzip() {
     let agent = Agent::start(agent_config(dir.path())).expect("start agent");
     let client = http_client();
 
-    let plain = client.get(agent.url("/metrics")).send().expect("plain scrape");
+    let plain = client
+        .get(agent.url("/metrics"))
+        .send()
+        .expect("plain scrape");
     assert_eq!(plain.status(), 200);
     assert_eq!(
-        plain.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        plain
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert!(plain.headers().get("content-encoding").is_none());
@@ -71,17 +93,34 @@ fn metrics_are_served_as_text_format_with_optional_gzip() {
         .header("Accept-Encoding", "gzip")
         .send()
         .expect("gzip scrape");
-    assert_eq!(gz.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+    assert_eq!(
+        gz.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
     let bytes = gz.bytes().expect("gzip body");
     let mut text = String::new();
-    flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).expect("valid gzip");
-    assert!(bytes.len() * 3 < text.len(), "gzip should compress: {} vs {}", bytes.len(), text.len());
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .expect("valid gzip");
+    assert!(
+        bytes.len() * 3 < text.len(),
+        "gzip should compress: {} vs {}",
+        bytes.len(),
+        text.len()
+    );
 
     // Both scrapes carry the same families.
     let a = expo::parse(&plain).expect("parse plain");
     let b = expo::parse(&text).expect("parse gzip");
     assert_eq!(a.family_names(), b.family_names());
-    for family in ["node_cpu_seconds_total", "node_scrape_collector_success", "process_resident_memory_bytes", "beacon_agent_build_info"] {
+    for family in [
+        "node_cpu_seconds_total",
+        "node_scrape_collector_success",
+        "process_resident_memory_bytes",
+        "beacon_agent_build_info",
+    ] {
         assert!(a.family_names().contains(family), "{family} missing");
     }
 }

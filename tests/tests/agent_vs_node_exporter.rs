@@ -9,8 +9,24 @@ use beacon_e2e::{expo, free_port, get_text, require_bin, tempdir, Agent, Server}
 
 /// The collectors Beacon implements, enabled on both sides.
 const COLLECTORS: &[&str] = &[
-    "conntrack", "cpu", "diskstats", "filefd", "filesystem", "hwmon", "loadavg", "meminfo", "netclass",
-    "netdev", "pressure", "stat", "textfile", "thermal_zone", "time", "timex", "uname", "vmstat",
+    "conntrack",
+    "cpu",
+    "diskstats",
+    "filefd",
+    "filesystem",
+    "hwmon",
+    "loadavg",
+    "meminfo",
+    "netclass",
+    "netdev",
+    "pressure",
+    "stat",
+    "textfile",
+    "thermal_zone",
+    "time",
+    "timex",
+    "uname",
+    "vmstat",
 ];
 
 /// Families compared exactly: sizes, limits and static facts that cannot change between scrapes.
@@ -97,21 +113,37 @@ fn agent_matches_node_exporter_on_this_host() {
 
     // Bracket the agent's scrape between two node_exporter scrapes: counters must fall between.
     let before = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
-    let ours = expo::parse(&get_text(&agent.url("/metrics")).expect("scrape agent")).expect("parse agent");
+    let ours =
+        expo::parse(&get_text(&agent.url("/metrics")).expect("scrape agent")).expect("parse agent");
     let after = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
 
     // 1. The same families.
-    let theirs: BTreeSet<String> = before.family_names().into_iter().filter(|n| !is_own(n)).collect();
-    let mine: BTreeSet<String> = ours.family_names().into_iter().filter(|n| !is_own(n)).collect();
+    let theirs: BTreeSet<String> = before
+        .family_names()
+        .into_iter()
+        .filter(|n| !is_own(n))
+        .collect();
+    let mine: BTreeSet<String> = ours
+        .family_names()
+        .into_iter()
+        .filter(|n| !is_own(n))
+        .collect();
     let missing: Vec<_> = theirs.difference(&mine).collect();
     let extra: Vec<_> = mine.difference(&theirs).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "families differ:\n missing {missing:?}\n extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "families differ:\n missing {missing:?}\n extra {extra:?}"
+    );
 
     // 2. The same types and label sets in every family.
     let mut problems = Vec::new();
     for name in &theirs {
         if before.types.get(name) != ours.types.get(name) {
-            problems.push(format!("{name}: type {:?} vs ours {:?}", before.types.get(name), ours.types.get(name)));
+            problems.push(format!(
+                "{name}: type {:?} vs ours {:?}",
+                before.types.get(name),
+                ours.types.get(name)
+            ));
         }
     }
     let (ls_theirs, ls_mine) = (label_sets(&before), label_sets(&ours));
@@ -133,22 +165,41 @@ fn agent_matches_node_exporter_on_this_host() {
         if is_own(&s.name) || s.name == "node_scrape_collector_duration_seconds" {
             continue;
         }
-        let labels: Vec<(&str, &str)> = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (Some(a), Some(b)) = (before.value(&s.name, &labels), after.value(&s.name, &labels)) else {
+        let labels: Vec<(&str, &str)> = s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (Some(a), Some(b)) = (
+            before.value(&s.name, &labels),
+            after.value(&s.name, &labels),
+        ) else {
             continue; // label-set differences are reported above
         };
         let family = ours.family_of(&s.name);
-        let ty = ours.types.get(&family).map(String::as_str).unwrap_or("untyped");
+        let ty = ours
+            .types
+            .get(&family)
+            .map(String::as_str)
+            .unwrap_or("untyped");
         let v = s.value;
         let tol = |x: f64| x.abs() * 1e-9 + 1e-9;
         if EXACT.contains(&family.as_str()) {
             if (v - a).abs() > tol(a) && (v - b).abs() > tol(b) {
-                problems.push(format!("{}{}: agent {v} vs node_exporter {a}/{b} (must be equal)", s.name, s.label_key()));
+                problems.push(format!(
+                    "{}{}: agent {v} vs node_exporter {a}/{b} (must be equal)",
+                    s.name,
+                    s.label_key()
+                ));
             }
         } else if ty == "counter" || family.starts_with("node_vmstat_") {
             let (lo, hi) = (a.min(b), a.max(b));
             if v < lo - tol(lo) || v > hi + tol(hi) {
-                problems.push(format!("{}{}: counter {v} outside node_exporter's [{lo}, {hi}]", s.name, s.label_key()));
+                problems.push(format!(
+                    "{}{}: counter {v} outside node_exporter's [{lo}, {hi}]",
+                    s.name,
+                    s.label_key()
+                ));
             }
         } else if family.starts_with("node_memory_") && family.ends_with("_bytes") {
             // Memory moves between scrapes; it must agree to 1% of total memory.
@@ -157,5 +208,10 @@ fn agent_matches_node_exporter_on_this_host() {
             }
         }
     }
-    assert!(problems.is_empty(), "{} differences:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

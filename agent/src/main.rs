@@ -127,8 +127,11 @@ fn main() -> ExitCode {
 }
 
 fn serve(cfg: Config) -> anyhow::Result<()> {
+    // One thread serves HTTP; collections run one at a time on the blocking pool (see http.rs),
+    // so a small pool bounds memory however many scrapers connect.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(2)
         .build()
         .context("start runtime")?;
     rt.block_on(async move {

@@ -124,3 +124,48 @@ fn metrics_are_served_as_text_format_with_optional_gzip() {
         assert!(a.family_names().contains(family), "{family} missing");
     }
 }
+
+#[test]
+fn a_scrape_never_returns_data_collected_before_it_arrived() {
+    let dir = tempdir();
+    let file = dir.path().join("seq.prom");
+    let agent = Agent::start(agent_config(dir.path())).expect("start agent");
+    for i in 0..20 {
+        std::fs::write(&file, format!("# TYPE seq_value gauge\nseq_value {i}\n"))
+            .expect("write textfile");
+        let e = expo::parse(&beacon_e2e::get_text(&agent.url("/metrics")).expect("scrape"))
+            .expect("parse");
+        assert_eq!(
+            e.value("seq_value", &[]),
+            Some(i as f64),
+            "scrape {i} saw stale data"
+        );
+    }
+}
+
+#[test]
+fn concurrent_scrapes_all_get_complete_output() {
+    let dir = tempdir();
+    let agent = Agent::start(agent_config(dir.path())).expect("start agent");
+    let url = agent.url("/metrics");
+    let handles: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|_| {
+                        let body = beacon_e2e::get_text(&url).expect("scrape");
+                        expo::parse(&body)
+                            .expect("parse")
+                            .value("node_scrape_collector_success", &[("collector", "cpu")])
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        for v in h.join().expect("scraper thread") {
+            assert_eq!(v, Some(1.0));
+        }
+    }
+}

@@ -35,13 +35,32 @@ fn every_bad_config_fixture_is_rejected_with_its_paths() {
     for entry in std::fs::read_dir(&dir).expect("read bad-config dir") {
         let path = entry.expect("dir entry").path();
         let text = std::fs::read_to_string(&path).expect("read fixture");
-        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
-        assert!(!expected.is_empty(), "{} has no '# expect:' line", path.display());
+        let expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no '# expect:' line",
+            path.display()
+        );
         let (out, _, stderr) = run(bin().arg("check-config").arg("--config").arg(&path));
-        assert_eq!(out.status.code(), Some(1), "{} should fail check-config", path.display());
-        assert!(stderr.contains(&path.display().to_string()), "error names the file: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{} should fail check-config",
+            path.display()
+        );
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "error names the file: {stderr}"
+        );
         for e in expected {
-            assert!(stderr.contains(e), "{}: expected {e:?} in:\n{stderr}", path.display());
+            assert!(
+                stderr.contains(e),
+                "{}: expected {e:?} in:\n{stderr}",
+                path.display()
+            );
         }
         n += 1;
     }
@@ -66,7 +85,10 @@ fn collect_prints_one_collection() {
         .arg(fixtures.join("sys")));
     assert!(out.status.success(), "collect failed: {stderr}");
     // The fixture tree's values, so the flags were honoured.
-    assert!(stdout.contains("node_boot_time_seconds 1.418183276e+09\n"), "{stdout}");
+    assert!(
+        stdout.contains("node_boot_time_seconds 1.418183276e+09\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("node_scrape_collector_success{collector=\"cpu\"} 1\n"));
     assert!(stdout.contains("# TYPE process_resident_memory_bytes gauge\n"));
 }
@@ -76,10 +98,22 @@ fn node_exporter_flag_names_are_accepted() {
     // --web.listen-address is validated like --listen: a bad one is reported with its path.
     let (out, _, stderr) = run(bin().args(["check-config", "--web.listen-address", "nope"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("listen: invalid listen address \"nope\""), "{stderr}");
-    let (out, _, stderr) = run(bin().args(["check-config", "--web.listen-address", ":9100", "--path.rootfs", "/"]));
+    assert!(
+        stderr.contains("listen: invalid listen address \"nope\""),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(bin().args([
+        "check-config",
+        "--web.listen-address",
+        ":9100",
+        "--path.rootfs",
+        "/",
+    ]));
     assert!(out.status.success(), "{stderr}");
     let (out, _, stderr) = run(bin().args(["check-config", "--path.procfs", "relative"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("paths.procfs: must be an absolute path"), "{stderr}");
+    assert!(
+        stderr.contains("paths.procfs: must be an absolute path"),
+        "{stderr}"
+    );
 }

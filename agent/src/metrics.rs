@@ -14,6 +14,10 @@ pub enum MetricType {
     Counter,
     Gauge,
     Untyped,
+    /// Lines `<name>{quantile="q"}`, `<name>_sum` and `<name>_count` (see `sample_suffixed`).
+    Summary,
+    /// Lines `<name>_bucket{le="b"}`, `<name>_sum` and `<name>_count` (see `sample_suffixed`).
+    Histogram,
 }
 
 impl MetricType {
@@ -22,6 +26,8 @@ impl MetricType {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
             MetricType::Untyped => "untyped",
+            MetricType::Summary => "summary",
+            MetricType::Histogram => "histogram",
         }
     }
 }
@@ -74,6 +80,21 @@ impl MetricWriter {
         labels: &[(&str, &str)],
         value: f64,
     ) {
+        self.sample_suffixed(ty, name, "", help, labels, value);
+    }
+
+    /// Appends one line of family `name` named `name` + `suffix`: how summaries and
+    /// histograms write their `_bucket`, `_sum` and `_count` lines (a quantile line has no
+    /// suffix). `labels` must be sorted by name, `le` and `quantile` included.
+    pub fn sample_suffixed(
+        &mut self,
+        ty: MetricType,
+        name: &str,
+        suffix: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
         debug_assert!(
             labels.windows(2).all(|w| w[0].0 < w[1].0),
             "labels of {name} must be sorted by name: {labels:?}"
@@ -81,6 +102,7 @@ impl MetricWriter {
         let idx = self.family_index(ty, name, help);
         let body = &mut self.families[idx].body;
         body.push_str(name);
+        body.push_str(suffix);
         write_labels(body, labels);
         body.push(' ');
         write_value(body, value);
@@ -330,5 +352,30 @@ mod tests {
         assert_eq!(w.render_to_string(), want);
         assert_eq!(w.sample_count(), 4);
         assert_eq!(w.family_type("node_b_total"), Some(MetricType::Counter));
+    }
+
+    #[test]
+    fn histogram_lines_stay_in_their_family() {
+        let mut w = MetricWriter::new();
+        let h = MetricType::Histogram;
+        w.sample_suffixed(
+            h,
+            "lat",
+            "_bucket",
+            "Latency.",
+            &[("le", "1"), ("p", "/")],
+            2.0,
+        );
+        w.sample_suffixed(h, "lat", "_bucket", "", &[("le", "+Inf"), ("p", "/")], 3.0);
+        w.sample_suffixed(h, "lat", "_sum", "", &[("p", "/")], 1.5);
+        w.sample_suffixed(h, "lat", "_count", "", &[("p", "/")], 3.0);
+        w.gauge("lat_a", "Sorts after lat.", &[], 1.0);
+        let want = "# HELP lat Latency.\n# TYPE lat histogram\n\
+lat_bucket{le=\"1\",p=\"/\"} 2\nlat_bucket{le=\"+Inf\",p=\"/\"} 3\n\
+lat_sum{p=\"/\"} 1.5\nlat_count{p=\"/\"} 3\n\
+# HELP lat_a Sorts after lat.\n# TYPE lat_a gauge\nlat_a 1\n";
+        assert_eq!(w.render_to_string(), want);
+        assert_eq!(w.family_type("lat"), Some(MetricType::Histogram));
+        assert_eq!(w.sample_count(), 5);
     }
 }

@@ -28,6 +28,9 @@ fn fixture_config() -> Config {
 
 /// Runs one collector over the fixtures and compares with its golden file.
 fn check(name: &str) {
+    if name == "textfile" {
+        pin_textfile_mtimes();
+    }
     let cfg = fixture_config();
     let collector = collectors::build(&cfg)
         .into_iter()
@@ -38,11 +41,11 @@ fn check(name: &str) {
     let mut got = w.render_to_string();
     if let Err(e) = result {
         // Comments are valid text format; the error text is part of the contract too.
-        let e = e
-            .to_string()
-            .replace(&fixtures().display().to_string(), "$FIXTURES");
         got.push_str(&format!("# collect error: {e}\n"));
     }
+    // Paths in the output (error messages, the textfile collector's `file` label and default
+    // HELP text) depend on where the repository is checked out.
+    let got = got.replace(&fixtures().display().to_string(), "$FIXTURES");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.prom"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).expect("write golden file");
@@ -61,6 +64,20 @@ fn check(name: &str) {
             path.display(),
             diff.join("\n")
         );
+    }
+}
+
+/// A checkout gives files the time of the checkout as mtime: pin the textfile fixtures' mtimes
+/// so that `node_textfile_mtime_seconds` is deterministic.
+fn pin_textfile_mtimes() {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let dir = fixtures().join("textfile");
+    let entries = std::fs::read_dir(&dir);
+    for entry in entries.unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        std::fs::File::open(&path)
+            .and_then(|f| f.set_modified(t))
+            .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
     }
 }
 

@@ -1,14 +1,454 @@
-//! `hwmon`: PLACEHOLDER, being written (scaffolding so the crate compiles).
+//! `hwmon`: hardware sensors (temperatures, voltages, fans, power, ...) from
+//! `{sysfs}/class/hwmon/hwmonN`, a port of node_exporter 1.5's `collector/hwmon_linux.go`.
+//!
+//! node_exporter's quirks are kept on purpose because dashboards depend on them: unit
+//! conversions by sensor type (`temp1_crit_alarm` becomes `node_hwmon_temp_crit_alarm_celsius`
+//! with value 0.001), HELP texts that embed the element, `chip` labels built from the device
+//! path, and raw (unsanitised) sensor labels. 1.5 knows no `freq` sensors (added later), so
+//! `freq*` files are ignored as they are there.
 
+use std::ffi::CStr;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::netclass::{SysfsDir, SYSFS_READ_MAX};
 use super::{CollectError, Collector};
 use crate::config::Config;
-use crate::metrics::MetricWriter;
+use crate::metrics::{MetricType, MetricWriter};
 
-pub struct Hwmon;
+/// The sensor file types node_exporter 1.5 reads (`hwmonSensorTypes`); other files are ignored.
+const SENSOR_TYPES: [&str; 13] = [
+    "vrm",
+    "beep_enable",
+    "update_interval",
+    "in",
+    "cpu",
+    "fan",
+    "pwm",
+    "temp",
+    "curr",
+    "power",
+    "energy",
+    "humidity",
+    "intrusion",
+];
+
+/// One sensor file: `temp1_crit` is sensor `temp1` of type `temp`, element `crit`.
+#[derive(Debug)]
+struct Reading {
+    sensor: String,
+    ty: &'static str,
+    element: String,
+    /// The file content without surrounding line feeds.
+    value: String,
+}
+
+/// Everything read from one hwmon device.
+#[derive(Debug)]
+struct Chip {
+    /// The `chip` label.
+    name: String,
+    /// `chip_name` labels of `node_hwmon_chip_names` (more than one only when two devices
+    /// resolve to the same `chip`).
+    chip_names: Vec<String>,
+    /// Sorted by (sensor, element), unique.
+    readings: Vec<Reading>,
+}
+
+/// Reads `{sysfs}/class/hwmon`.
+#[derive(Debug)]
+pub struct Hwmon {
+    dir: PathBuf,
+}
 
 impl Hwmon {
-    pub fn new(_cfg: &Config) -> Self {
-        Self
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            dir: cfg.paths.sysfs.join("class/hwmon"),
+        }
+    }
+
+    /// Reads one `hwmonN` entry; `None` when it is not a directory (or a dangling link), which
+    /// node_exporter skips silently.
+    fn chip(&self, dir: &Path) -> Result<Option<Chip>, CollectError> {
+        let hw = match SysfsDir::open(dir) {
+            Ok(d) => d,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ENOENT)) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(CollectError::io(dir, e)),
+        };
+        let mut readings = Vec::with_capacity(32);
+        collect_sensors(&hw, dir, &mut readings)?;
+        // Older kernels keep the sensor files in hwmonN/device/; newer ones may have both.
+        let device = dir.join("device");
+        match SysfsDir::open(&device) {
+            Ok(d) => collect_sensors(&d, &device, &mut readings)?,
+            // node_exporter stats `device` first and lists it only if that works, so only a
+            // `device` that exists but is no directory is an error.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return Err(CollectError::io(&device, e))
+            }
+            Err(_) => {}
+        }
+        // Go's map assignment: a later file for the same (sensor, element) wins, and the
+        // device directory is read last.
+        readings.sort_by(|a, b| (&a.sensor, &a.element).cmp(&(&b.sensor, &b.element)));
+        let mut unique: Vec<Reading> = Vec::with_capacity(readings.len());
+        for r in readings {
+            match unique.last_mut() {
+                Some(last) if last.sensor == r.sensor && last.element == r.element => *last = r,
+                _ => unique.push(r),
+            }
+        }
+
+        let name_file = read_name(&hw);
+        let chip_names = name_file
+            .as_deref()
+            .map(clean_name)
+            .filter(|n| !n.is_empty())
+            .into_iter()
+            .collect::<Vec<_>>();
+        let name = chip_label(dir, &device, chip_names.first().map(String::as_str))?;
+        Ok(Some(Chip {
+            name,
+            chip_names,
+            readings: unique,
+        }))
+    }
+}
+
+/// The `name` attribute, if readable and non-empty.
+fn read_name(dir: &SysfsDir) -> Option<String> {
+    let mut buf = [0u8; SYSFS_READ_MAX];
+    let raw = dir.read(c"name", &mut buf).ok()?;
+    (!raw.is_empty()).then(|| String::from_utf8_lossy(raw).into_owned())
+}
+
+/// node_exporter's `hwmonName`: the `chip` label. Preferred is `<parent>_<device>` of the
+/// resolved device link (stable across reboots and unique, e.g. `platform_coretemp_0`), then
+/// the chip's `name`, then the `hwmonN` directory name.
+fn chip_label(dir: &Path, device: &Path, name: Option<&str>) -> Result<String, CollectError> {
+    if let Ok(real) = fs::canonicalize(device) {
+        let dev = real.file_name().map(|n| clean_name(&n.to_string_lossy()));
+        let parent = real
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| clean_name(&n.to_string_lossy()));
+        match (parent, dev) {
+            (Some(p), Some(d)) if !p.is_empty() && !d.is_empty() => return Ok(format!("{p}_{d}")),
+            (_, Some(d)) if !d.is_empty() => return Ok(d),
+            _ => {}
+        }
+    }
+    if let Some(name) = name {
+        return Ok(name.to_owned());
+    }
+    let real = fs::canonicalize(dir).map_err(|e| CollectError::io(dir, e))?;
+    match real.file_name().map(|n| clean_name(&n.to_string_lossy())) {
+        Some(n) if !n.is_empty() => Ok(n),
+        _ => Err(CollectError::Other(format!(
+            "could not derive a monitoring name for {}",
+            dir.display()
+        ))),
+    }
+}
+
+/// Reads every sensor file of one directory into `out`. Unreadable files are skipped, as
+/// node_exporter does (drivers return EAGAIN, EIO or ENODATA for absent probes).
+fn collect_sensors(
+    dir: &SysfsDir,
+    path: &Path,
+    out: &mut Vec<Reading>,
+) -> Result<(), CollectError> {
+    let rd = fs::read_dir(path).map_err(|e| CollectError::io(path, e))?;
+    let mut buf = [0u8; SYSFS_READ_MAX];
+    // The file name with its NUL terminator, for openat(2); reused across files.
+    let mut c_name = Vec::with_capacity(32);
+    for entry in rd {
+        let entry = entry.map_err(|e| CollectError::io(path, e))?;
+        // `power/` and friends: reading a directory fails anyway, so skip the open.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some((ty, num, element)) = explode(file_name) else {
+            continue;
+        };
+        let Some(ty) = SENSOR_TYPES.iter().copied().find(|t| *t == ty) else {
+            continue;
+        };
+        c_name.clear();
+        c_name.extend_from_slice(file_name.as_bytes());
+        c_name.push(0);
+        // A name from readdir holds no NUL byte, so this only fails on a kernel bug.
+        let Ok(c_name) = CStr::from_bytes_with_nul(&c_name) else {
+            continue;
+        };
+        let Ok(raw) = dir.read(c_name, &mut buf) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(raw);
+        out.push(Reading {
+            sensor: format!("{ty}{num}"),
+            ty,
+            element: element.to_owned(),
+            value: value.trim_matches('\n').to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Splits a sensor file name into type, number and property with the semantics of
+/// node_exporter's `^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$` (leftmost-first,
+/// greedy, backtracking): `temp1_crit_alarm` is (`temp`, 1, `crit_alarm`), `beep_enable` is
+/// (`beep_enable`, 0, ``), `temp_1x` is (`temp`, 0, `1x`). `None` when it does not match or
+/// the number overflows (Go's `strconv.Atoi` fails).
+fn explode(name: &str) -> Option<(&str, i64, &str)> {
+    let b = name.as_bytes();
+    let n = b.iter().position(u8::is_ascii_digit).unwrap_or(b.len());
+    if n == 0 {
+        return None;
+    }
+    let id_end = n + b[n..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let property = |rest: &'_ str| -> bool { !rest.is_empty() && !rest.contains('\n') };
+    let rest = &name[id_end..];
+    if rest.is_empty() || rest.strip_prefix('_').is_some_and(property) {
+        let id = &name[n..id_end];
+        let num = if id.is_empty() { 0 } else { id.parse().ok()? };
+        return Some((&name[..n], num, rest.get(1..).unwrap_or("")));
+    }
+    // The greedy split failed: the regex backtracks to a shorter type followed by an empty id
+    // and `_property`.
+    (1..n)
+        .rev()
+        .find(|&t| b[t] == b'_' && property(&name[t + 1..]))
+        .map(|t| (&name[..t], 0, &name[t + 1..]))
+}
+
+/// node_exporter's `cleanMetricName`: lower case, every character outside `[a-z0-9:_]`
+/// replaced by `_`, then `_` trimmed from both ends.
+fn clean_name(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        // Go's unicode.ToLower maps one rune to one rune; only U+0130 differs from Rust's
+        // full mapping in a way that can survive the filter.
+        let lower = if c == '\u{130}' { 'i' } else { c };
+        for l in lower.to_lowercase() {
+            if l.is_ascii_lowercase() || l.is_ascii_digit() || l == ':' || l == '_' {
+                out.push(l);
+            } else {
+                out.push('_');
+            }
+        }
+    }
+    let trimmed = out.trim_matches('_');
+    if trimmed.len() == out.len() {
+        out
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Go's `strings.ToValidUTF8(s, "\u{FFFD}")`: each run of invalid bytes becomes one U+FFFD.
+fn to_valid_utf8(raw: &[u8]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut in_invalid_run = false;
+    for chunk in raw.utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            out.push_str(chunk.valid());
+            in_invalid_run = false;
+        }
+        if !chunk.invalid().is_empty() && !in_invalid_run {
+            out.push('\u{FFFD}');
+            in_invalid_run = true;
+        }
+    }
+    out
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` for the decimal values sysfs holds: out-of-range values
+/// are errors there, not infinities.
+fn parse_go_float(s: &str) -> Option<f64> {
+    let v: f64 = s.parse().ok()?;
+    if v.is_infinite() && !s.bytes().any(|b| b | 0x20 == b'i') {
+        return None;
+    }
+    Some(v)
+}
+
+/// Appends one sample, building the HELP text only for a family's first sample.
+fn emit(
+    out: &mut MetricWriter,
+    ty: MetricType,
+    name: &str,
+    help: impl FnOnce() -> String,
+    labels: &[(&str, &str)],
+    v: f64,
+) {
+    if out.family_type(name).is_some() {
+        out.sample(ty, name, "", labels, v);
+    } else {
+        out.sample(ty, name, &help(), labels, v);
+    }
+}
+
+/// Writes one sensor's samples: node_exporter's `updateHwmon` loop body.
+fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
+    let Some(first) = readings.first() else {
+        return;
+    };
+    let (sensor, ty) = (first.sensor.as_str(), first.ty);
+    let labels = [("chip", chip), ("sensor", sensor)];
+    let get = |element: &str| {
+        readings
+            .iter()
+            .find(|r| r.element == element)
+            .map(|r| r.value.as_str())
+    };
+    match ty {
+        "beep_enable" => {
+            let v = if get("") == Some("1") { 1.0 } else { 0.0 };
+            out.gauge(
+                "node_hwmon_beep_enabled",
+                "Hardware beep enabled",
+                &labels,
+                v,
+            );
+            return;
+        }
+        "vrm" => {
+            if let Some(v) = parse_go_float(get("").unwrap_or("")) {
+                out.gauge(
+                    "node_hwmon_voltage_regulator_version",
+                    "Hardware voltage regulator",
+                    &labels,
+                    v,
+                );
+            }
+            return;
+        }
+        "update_interval" => {
+            if let Some(v) = parse_go_float(get("").unwrap_or("")) {
+                out.gauge(
+                    "node_hwmon_update_interval_seconds",
+                    "Hardware monitor update interval",
+                    &labels,
+                    v * 0.001,
+                );
+            }
+            return;
+        }
+        _ => {}
+    }
+    let has_bare_value = get("").is_some();
+    let mut name = String::with_capacity(64);
+    for r in readings {
+        let element = r.element.as_str();
+        if element == "label" {
+            continue;
+        }
+        name.clear();
+        name.push_str("node_hwmon_");
+        name.push_str(ty);
+        if element == "input" {
+            // `temp1_input` is the value, unless a bare `temp1` file is the value.
+            if has_bare_value {
+                name.push_str("_input");
+            }
+        } else if !element.is_empty() {
+            name.push('_');
+            name.push_str(&clean_name(element));
+        }
+        let Some(v) = parse_go_float(&r.value) else {
+            continue;
+        };
+        let gauge = MetricType::Gauge;
+        if element == "fault" || element == "alarm" {
+            let help = || format!("Hardware sensor {element} status ({ty})");
+            emit(out, gauge, &name, help, &labels, v);
+            continue;
+        }
+        if element == "beep" {
+            name.push_str("_enabled");
+            let help = || "Hardware monitor sensor has beeping enabled".to_owned();
+            emit(out, gauge, &name, help, &labels, v);
+            continue;
+        }
+        // Everything else gets a unit; the arithmetic matches Go's bit for bit
+        // (`v * 0.001`, not `v / 1000`). HELP is the concatenation of `help`.
+        let (suffix, value, mtype, help): (&str, f64, MetricType, [&str; 4]) = match (ty, element)
+        {
+            ("in" | "cpu", e) => (
+                "_volts",
+                v * 0.001,
+                gauge,
+                ["Hardware monitor for voltage (", e, ")", ""],
+            ),
+            ("temp", e) if e != "type" => {
+                let e = if e.is_empty() { "input" } else { e };
+                (
+                    "_celsius",
+                    v * 0.001,
+                    gauge,
+                    ["Hardware monitor for temperature (", e, ")", ""],
+                )
+            }
+            ("curr", e) => (
+                "_amps",
+                v * 0.001,
+                gauge,
+                ["Hardware monitor for current (", e, ")", ""],
+            ),
+            ("energy", e) => (
+                "_joule_total",
+                v / 1000000.0,
+                MetricType::Counter,
+                ["Hardware monitor for joules used so far (", e, ")", ""],
+            ),
+            ("power", "accuracy") => (
+                "",
+                v / 1000000.0,
+                gauge,
+                ["Hardware monitor power meter accuracy, as a ratio", "", "", ""],
+            ),
+            ("power", e @ ("average_interval" | "average_interval_min" | "average_interval_max")) => (
+                "_seconds",
+                v * 0.001,
+                gauge,
+                ["Hardware monitor power usage update interval (", e, ")", ""],
+            ),
+            ("power", e) => (
+                "_watt",
+                v / 1000000.0,
+                gauge,
+                ["Hardware monitor for power usage in watts (", e, ")", ""],
+            ),
+            ("humidity", e) => (
+                "",
+                v / 1000000.0,
+                gauge,
+                [
+                    "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) (",
+                    e,
+                    ")",
+                    "",
+                ],
+            ),
+            ("fan", e @ ("input" | "min" | "max" | "target")) => (
+                "_rpm",
+                v,
+                gauge,
+                ["Hardware monitor for fan revolutions per minute (", e, ")", ""],
+            ),
+            (t, e) => ("", v, gauge, ["Hardware monitor ", t, " element ", e]),
+        };
+        name.push_str(suffix);
+        emit(out, mtype, &name, || help.concat(), &labels, value);
     }
 }
 
@@ -17,7 +457,304 @@ impl Collector for Hwmon {
         "hwmon"
     }
 
-    fn collect(&self, _out: &mut MetricWriter) -> Result<(), CollectError> {
-        Err(CollectError::NoData("not written yet".into()))
+    fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CollectError::NoData(format!(
+                    "hwmon collector metrics are not available for this system: {} does not exist",
+                    self.dir.display()
+                )))
+            }
+            Err(e) => return Err(CollectError::io(&self.dir, e)),
+        };
+        let mut entries = Vec::with_capacity(8);
+        for entry in rd {
+            let entry = entry.map_err(|e| CollectError::io(&self.dir, e))?;
+            // Entries are symlinks into /sys/devices; plain files are not devices.
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            entries.push(entry.file_name());
+        }
+        entries.sort_unstable();
+
+        // Like node_exporter, a failing device does not stop the others; the last error is
+        // returned after everything readable was reported.
+        let mut last_err = None;
+        let mut chips: Vec<Chip> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match self.chip(&self.dir.join(entry)) {
+                Ok(Some(chip)) => merge(&mut chips, chip),
+                Ok(None) => {}
+                Err(e) => last_err = Some(e),
+            }
+        }
+        chips.sort_by(|a, b| a.name.cmp(&b.name));
+
+        for chip in &chips {
+            for chip_name in &chip.chip_names {
+                out.gauge(
+                    "node_hwmon_chip_names",
+                    "Annotation metric for human-readable chip names",
+                    &[("chip", &chip.name), ("chip_name", chip_name)],
+                    1.0,
+                );
+            }
+        }
+        // node_exporter's output is sorted by label values: chip, label, sensor.
+        let mut labels: Vec<(&str, String, &str)> = chips
+            .iter()
+            .flat_map(|c| {
+                c.readings.iter().filter(|r| r.element == "label").map(|r| {
+                    (
+                        c.name.as_str(),
+                        to_valid_utf8(r.value.as_bytes()),
+                        r.sensor.as_str(),
+                    )
+                })
+            })
+            .collect();
+        labels.sort();
+        for (chip, label, sensor) in &labels {
+            out.gauge(
+                "node_hwmon_sensor_label",
+                "Label for given chip and sensor",
+                &[("chip", chip), ("label", label), ("sensor", sensor)],
+                1.0,
+            );
+        }
+        for chip in &chips {
+            for sensor in chip.readings.chunk_by(|a, b| a.sensor == b.sensor) {
+                write_sensor(out, &chip.name, sensor);
+            }
+        }
+        last_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Adds a chip to the list. Two devices can resolve to the same `chip` label (two `acpitz`
+/// zones without device links); node_exporter then drops the second copy of each series as a
+/// duplicate, so the first device's readings win.
+fn merge(chips: &mut Vec<Chip>, chip: Chip) {
+    let Some(existing) = chips.iter_mut().find(|c| c.name == chip.name) else {
+        chips.push(chip);
+        return;
+    };
+    for n in chip.chip_names {
+        if !existing.chip_names.contains(&n) {
+            existing.chip_names.push(n);
+        }
+    }
+    for r in chip.readings {
+        let key = (&r.sensor, &r.element);
+        if let Err(at) = existing
+            .readings
+            .binary_search_by(|e| (&e.sensor, &e.element).cmp(&key))
+        {
+            existing.readings.insert(at, r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explode_matches_node_exporters_regex() {
+        let re = regex::Regex::new(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
+            .expect("regex");
+        let names = [
+            "temp1_input",
+            "temp1_crit_alarm",
+            "temp10_label",
+            "temp01_max",
+            "in0_input",
+            "fan1",
+            "pwm1_enable",
+            "beep_enable",
+            "update_interval",
+            "vrm",
+            "cpu0_vid",
+            "power1_average_interval_max",
+            "intrusion0_alarm",
+            "power",
+            "name",
+            "uevent",
+            "device",
+            "temp_1x",
+            "temp_a_b",
+            "in_0",
+            "temp1x",
+            "temp1_",
+            "temp_",
+            "_temp1",
+            "1temp",
+            "temp_1_",
+            "temp99999999999999999999_input",
+            "",
+            "é1_x",
+        ];
+        for name in names {
+            let want = re.captures(name).and_then(|c| {
+                let id = c.name("id").map_or("", |m| m.as_str());
+                let num: i64 = if id.is_empty() { 0 } else { id.parse().ok()? };
+                Some((
+                    c.name("type").map_or("", |m| m.as_str()),
+                    num,
+                    c.name("property").map_or("", |m| m.as_str()),
+                ))
+            });
+            assert_eq!(explode(name), want, "exploding {name:?}");
+        }
+    }
+
+    #[test]
+    fn clean_name_matches_clean_metric_name() {
+        assert_eq!(clean_name("coretemp\n"), "coretemp");
+        assert_eq!(clean_name("coretemp.0"), "coretemp_0");
+        assert_eq!(clean_name("0000:00:18.3"), "0000:00:18_3");
+        assert_eq!(clean_name("Foo Bar-1"), "foo_bar_1");
+        assert_eq!(clean_name("__x__"), "x");
+        assert_eq!(clean_name("\n"), "");
+        assert_eq!(clean_name("İnt"), "int");
+        assert_eq!(clean_name("Ünit"), "nit");
+    }
+
+    #[test]
+    fn invalid_utf8_runs_become_one_replacement() {
+        assert_eq!(to_valid_utf8(b"Core 0"), "Core 0");
+        assert_eq!(to_valid_utf8(b"bad\xffutf"), "bad\u{FFFD}utf");
+        assert_eq!(to_valid_utf8(b"a\xff\xfe\xe2\x82b"), "a\u{FFFD}b");
+        assert_eq!(to_valid_utf8(b"\xffa\xff"), "\u{FFFD}a\u{FFFD}");
+    }
+
+    #[test]
+    fn floats_parse_like_go() {
+        assert_eq!(parse_go_float("45000"), Some(45000.0));
+        assert_eq!(parse_go_float("-273150"), Some(-273150.0));
+        assert_eq!(parse_go_float(" 12 "), None);
+        assert_eq!(parse_go_float("not a number"), None);
+        assert_eq!(parse_go_float(""), None);
+        assert_eq!(parse_go_float("1e400"), None);
+        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
+    }
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        fs::create_dir_all(dir).expect("mkdir");
+        for (k, v) in files {
+            fs::write(dir.join(k), v).expect("write");
+        }
+    }
+
+    fn collect(sysfs: &Path) -> (Result<(), CollectError>, String) {
+        let mut cfg = Config::default();
+        cfg.paths.sysfs = sysfs.to_owned();
+        let mut w = MetricWriter::new();
+        let res = Hwmon::new(&cfg).collect(&mut w);
+        (res, w.render_to_string())
+    }
+
+    #[test]
+    fn missing_class_hwmon_is_no_data() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (res, text) = collect(dir.path());
+        assert!(res.expect_err("no hwmon").is_no_data());
+        assert!(text.is_empty());
+    }
+
+    #[test]
+    fn duplicate_chip_names_keep_the_first_device() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hw = dir.path().join("class/hwmon");
+        write(
+            &hw.join("hwmon0"),
+            &[("name", "acpitz\n"), ("temp1_input", "27800\n")],
+        );
+        write(
+            &hw.join("hwmon1"),
+            &[
+                ("name", "acpitz\n"),
+                ("temp1_input", "50000\n"),
+                ("temp2_input", "1000\n"),
+            ],
+        );
+        let (res, text) = collect(dir.path());
+        res.expect("collect");
+        let want = "# HELP node_hwmon_chip_names Annotation metric for human-readable chip names
+# TYPE node_hwmon_chip_names gauge
+node_hwmon_chip_names{chip=\"acpitz\",chip_name=\"acpitz\"} 1
+# HELP node_hwmon_temp_celsius Hardware monitor for temperature (input)
+# TYPE node_hwmon_temp_celsius gauge
+node_hwmon_temp_celsius{chip=\"acpitz\",sensor=\"temp1\"} 27.8
+node_hwmon_temp_celsius{chip=\"acpitz\",sensor=\"temp2\"} 1
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn bare_value_file_and_edge_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hw = dir.path().join("class/hwmon/hwmon7");
+        // An empty name falls back to the directory name and gives no chip_names.
+        write(
+            &hw,
+            &[
+                ("name", "\n"),
+                ("temp1", "2000\n"),
+                ("temp1_input", "1000\n"),
+                ("temp1_label", "\n"),
+                ("in1_label", "bad\u{7f}label \"x\"\n"),
+                ("in1_input", "5\n"),
+                ("fan1_input", " 12 \n"),
+                ("temp_1x", "1\n"),
+                ("freq1_input", "1800000000\n"),
+            ],
+        );
+        fs::write(dir.path().join("class/hwmon/not-a-device"), "").expect("write");
+        let (res, text) = collect(dir.path());
+        res.expect("collect");
+        let want = "# HELP node_hwmon_in_volts Hardware monitor for voltage (input)
+# TYPE node_hwmon_in_volts gauge
+node_hwmon_in_volts{chip=\"hwmon7\",sensor=\"in1\"} 0.005
+# HELP node_hwmon_sensor_label Label for given chip and sensor
+# TYPE node_hwmon_sensor_label gauge
+node_hwmon_sensor_label{chip=\"hwmon7\",label=\"\",sensor=\"temp1\"} 1
+node_hwmon_sensor_label{chip=\"hwmon7\",label=\"bad\u{7f}label \\\"x\\\"\",sensor=\"in1\"} 1
+# HELP node_hwmon_temp_1x_celsius Hardware monitor for temperature (1x)
+# TYPE node_hwmon_temp_1x_celsius gauge
+node_hwmon_temp_1x_celsius{chip=\"hwmon7\",sensor=\"temp0\"} 0.001
+# HELP node_hwmon_temp_celsius Hardware monitor for temperature (input)
+# TYPE node_hwmon_temp_celsius gauge
+node_hwmon_temp_celsius{chip=\"hwmon7\",sensor=\"temp1\"} 2
+# HELP node_hwmon_temp_input_celsius Hardware monitor for temperature (input)
+# TYPE node_hwmon_temp_input_celsius gauge
+node_hwmon_temp_input_celsius{chip=\"hwmon7\",sensor=\"temp1\"} 1
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn unreadable_device_directory_fails_only_that_chip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hw = dir.path().join("class/hwmon");
+        write(
+            &hw.join("hwmon0"),
+            &[("name", "good\n"), ("temp1_input", "1000\n")],
+        );
+        // `device` exists but is not a directory: node_exporter's ReadDir fails for this chip.
+        write(
+            &hw.join("hwmon1"),
+            &[("name", "bad\n"), ("temp1_input", "2000\n"), ("device", "")],
+        );
+        let (res, text) = collect(dir.path());
+        let msg = res.expect_err("hwmon1 fails").to_string();
+        assert!(
+            msg.ends_with("class/hwmon/hwmon1/device: not a directory"),
+            "{msg}"
+        );
+        assert!(text.contains("chip=\"good\""), "{text}");
+        assert!(!text.contains("chip=\"bad\""), "{text}");
     }
 }

@@ -22,7 +22,8 @@ use crate::metrics::{self, MetricType, MetricWriter};
 /// Reads `*.prom` files from the configured directory at every scrape.
 #[derive(Debug)]
 pub struct Textfile {
-    /// `None` when no directory is configured: the collector then reports nothing.
+    /// `None` when no directory is configured: the collector then reports only
+    /// `node_textfile_scrape_error 0`, as node_exporter does.
     dir: Option<PathBuf>,
 }
 
@@ -41,6 +42,9 @@ impl Collector for Textfile {
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
         let Some(dir) = &self.dir else {
+            // node_exporter reports `node_textfile_scrape_error 0` without a directory as well,
+            // and kube-prometheus's NodeTextFileCollectorScrapeError alert queries that series.
+            Merged::default().write(out, &mut false);
             return Ok(());
         };
         let mut errored = false;
@@ -1268,12 +1272,13 @@ mod tests {
     }
 
     #[test]
-    fn no_directory_reports_nothing() {
+    fn no_directory_reports_only_scrape_error() {
         let mut w = MetricWriter::new();
         Textfile::new(&Config::default())
             .collect(&mut w)
             .expect("success");
-        assert_eq!(w.sample_count(), 0);
+        assert_eq!(w.sample_count(), 1);
+        assert_eq!(scrape_error(&w.render_to_string()), "0");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The `# TYPE` of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,7 @@ struct Family {
 #[derive(Debug, Default)]
 pub struct MetricWriter {
     families: Vec<Family>,
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildHasherDefault<Fnv1a>>,
     /// Index of the family written last: collectors usually write a family's samples in a row.
     last: Option<usize>,
 }
@@ -53,6 +54,21 @@ pub struct MetricWriter {
 impl MetricWriter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empties the writer for the next scrape but keeps its families and buffers, so a scrape
+    /// of a steady host allocates almost nothing. Family names that stop appearing (textfile
+    /// metrics that went away) are dropped once they outnumber the live ones.
+    pub fn clear(&mut self) {
+        let live = self.families.iter().filter(|f| !f.body.is_empty()).count();
+        if self.families.len() > 2 * live + 64 {
+            *self = Self::default();
+            return;
+        }
+        for f in &mut self.families {
+            f.body.clear();
+        }
+        self.last = None;
     }
 
     /// Appends a gauge sample. `labels` must be sorted by label name.
@@ -199,6 +215,30 @@ fn write_labels(out: &mut String, labels: &[(&str, &str)]) {
     out.push('}');
 }
 
+/// FNV-1a: family names are short and trusted (they come from collectors and the operator's own
+/// textfiles), so a fast non-keyed hash beats SipHash on the scrape path.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fnv1a(u64);
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Escapes a label value: backslash, double quote and line feed.
 pub fn escape_label_value(out: &mut String, v: &str) {
     if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
@@ -337,6 +377,27 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(fmt(*v), *want, "formatting {v:?}");
         }
+    }
+
+    #[test]
+    fn clear_keeps_families_but_not_samples() {
+        let mut w = MetricWriter::new();
+        w.gauge("a", "A.", &[], 1.0);
+        w.gauge("b", "B.", &[], 2.0);
+        w.clear();
+        assert_eq!(w.render_to_string(), "");
+        w.gauge("b", "B.", &[], 3.0);
+        assert_eq!(w.render_to_string(), "# HELP b B.\n# TYPE b gauge\nb 3\n");
+        // Names that stopped appearing are dropped once they dominate.
+        for i in 0..200 {
+            w.gauge(&format!("churn_{i}"), "C.", &[], 1.0);
+        }
+        w.clear();
+        w.gauge("b", "B.", &[], 4.0);
+        w.clear();
+        assert!(w.families.len() <= 201);
+        w.clear();
+        assert_eq!(w.families.len(), 0, "mostly-dead writer is reset");
     }
 
     #[test]

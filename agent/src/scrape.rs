@@ -18,6 +18,8 @@ use crate::metrics::MetricWriter;
 pub struct Scraper {
     collectors: Vec<Box<dyn Collector>>,
     registry: Registry,
+    /// Reused across scrapes so a steady host's scrape allocates almost nothing.
+    writer: std::sync::Mutex<MetricWriter>,
 }
 
 impl std::fmt::Debug for Scraper {
@@ -61,6 +63,7 @@ impl Scraper {
         Self {
             collectors,
             registry,
+            writer: std::sync::Mutex::new(MetricWriter::new()),
         }
     }
 
@@ -108,10 +111,12 @@ impl Scraper {
 
     /// One full scrape rendered in text format 0.0.4.
     pub fn scrape(&self) -> String {
-        let mut w = MetricWriter::new();
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.clear();
         self.collect_into(&mut w);
         let mut text = String::with_capacity(64 * 1024);
         w.render(&mut text);
+        drop(w);
         self.render_self_metrics(&mut text);
         text
     }

@@ -14,10 +14,43 @@ pub fn read_string(path: &Path) -> Result<String, CollectError> {
 
 /// Like `read_string`, but returns the raw `io::Error` so callers can branch on its kind.
 pub fn read_string_io(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
     let mut s = String::with_capacity(4096);
-    f.read_to_string(&mut s)?;
+    read_to_end_into(&mut File::open(path)?, &mut s)?;
     Ok(s)
+}
+
+/// Appends the rest of `f` to `out`, with plain read(2) calls until EOF. std's
+/// `read_to_string` first asks statx(2) and lseek(2) for a size hint: two wasted syscalls per
+/// file on procfs and sysfs, which report sizes of 0 or 4096 whatever the content.
+pub fn read_to_end_into(f: &mut File, out: &mut String) -> io::Result<()> {
+    let mut buf = std::mem::take(out).into_bytes();
+    let result = loop {
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        // Zeroing the spare capacity costs a memset of a few KiB, far less than a syscall.
+        let start = buf.len();
+        buf.resize(buf.capacity(), 0);
+        match f.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                break Ok(());
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => {
+                buf.truncate(start);
+                break Err(e);
+            }
+        }
+    };
+    match String::from_utf8(buf) {
+        Ok(s) => {
+            *out = s;
+            result
+        }
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())),
+    }
 }
 
 /// Reads a one-value sysfs/procfs attribute, without its trailing newline.
@@ -68,4 +101,26 @@ pub fn parse_u64(path: &Path, field: &str) -> Result<u64, CollectError> {
     field
         .parse()
         .map_err(|_| CollectError::parse(path, format!("not an unsigned integer: {field:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_whole_files_of_any_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for len in [0usize, 1, 511, 4096, 4097, 100_000] {
+            let p = dir.path().join(format!("f{len}"));
+            let content: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            std::fs::write(&p, &content).expect("write");
+            assert_eq!(read_string_io(&p).expect("read"), content);
+            let mut out = String::from("prefix:");
+            read_to_end_into(&mut File::open(&p).expect("open"), &mut out).expect("read");
+            assert_eq!(out, format!("prefix:{content}"));
+        }
+        std::fs::write(dir.path().join("bad"), [0xff, 0xfe]).expect("write");
+        let e = read_string_io(&dir.path().join("bad")).expect_err("invalid utf-8");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
 }

@@ -5,29 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+// The collectors Beacon implements are enabled on both sides.
+use beacon_agent::collectors::NAMES as COLLECTORS;
 use beacon_e2e::{expo, free_port, get_text, require_bin, tempdir, Agent, Server};
-
-/// The collectors Beacon implements, enabled on both sides.
-const COLLECTORS: &[&str] = &[
-    "conntrack",
-    "cpu",
-    "diskstats",
-    "filefd",
-    "filesystem",
-    "hwmon",
-    "loadavg",
-    "meminfo",
-    "netclass",
-    "netdev",
-    "pressure",
-    "stat",
-    "textfile",
-    "thermal_zone",
-    "time",
-    "timex",
-    "uname",
-    "vmstat",
-];
 
 /// Families compared exactly: sizes, limits and static facts that cannot change between scrapes.
 const EXACT: &[&str] = &[

@@ -261,7 +261,7 @@ impl Diskstats {
         let _ = write!(name, "b{major}:{minor}");
         file.push(&name);
         let res =
-            std::fs::File::open(&*file).and_then(|mut f| io::Read::read_to_string(&mut f, buf));
+            std::fs::File::open(&*file).and_then(|mut f| crate::read::read_to_end_into(&mut f, buf));
         file.pop();
         match res {
             Ok(_) => true,

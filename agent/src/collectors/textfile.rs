@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -100,7 +99,7 @@ fn read_file(path: &Path) -> Result<(String, f64), CollectError> {
     let io = |e| CollectError::io(path, e);
     let mut f = File::open(path).map_err(io)?;
     let mut text = String::with_capacity(4096);
-    f.read_to_string(&mut text).map_err(io)?;
+    crate::read::read_to_end_into(&mut f, &mut text).map_err(io)?;
     let modified = f.metadata().and_then(|m| m.modified()).map_err(io)?;
     // Go: float64(mtime.UnixNano() / 1e9), which truncates toward zero.
     let secs = match modified.duration_since(UNIX_EPOCH) {

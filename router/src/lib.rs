@@ -2,4 +2,8 @@
 //!
 //! Being built up in layers; what exists so far is listed here.
 
+pub mod auth;
 pub mod model;
+pub mod render;
+pub mod secret;
+pub mod sources;

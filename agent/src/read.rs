@@ -112,7 +112,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         for len in [0usize, 1, 511, 4096, 4097, 100_000] {
             let p = dir.path().join(format!("f{len}"));
-            let content: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let content: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
             std::fs::write(&p, &content).expect("write");
             assert_eq!(read_string_io(&p).expect("read"), content);
             let mut out = String::from("prefix:");

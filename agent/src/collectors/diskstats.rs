@@ -260,8 +260,8 @@ impl Diskstats {
         let mut name = String::with_capacity(16);
         let _ = write!(name, "b{major}:{minor}");
         file.push(&name);
-        let res =
-            std::fs::File::open(&*file).and_then(|mut f| crate::read::read_to_end_into(&mut f, buf));
+        let res = std::fs::File::open(&*file)
+            .and_then(|mut f| crate::read::read_to_end_into(&mut f, buf));
         file.pop();
         match res {
             Ok(_) => true,

@@ -4,7 +4,6 @@
 //! Phases: parse (serde, unknown keys are errors), then `validate` (pure, collects every
 //! problem), then the collectors' constructors compile what was validated.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -289,40 +288,7 @@ impl Default for TextfileConfig {
     }
 }
 
-/// One configuration problem, with the path of the offending key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Everything wrong with a configuration file.
-#[derive(Debug)]
-pub struct ConfigError {
-    pub file: Option<PathBuf>,
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(p) => write!(f, "invalid config {}:", p.display())?,
-            None => write!(f, "invalid config:")?,
-        }
-        for p in &self.problems {
-            write!(f, "\n  {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use beacon_common::{ConfigError, Problem};
 
 impl Config {
     /// Reads, parses and validates a config file.

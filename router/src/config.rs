@@ -6,7 +6,6 @@
 //! environment; collects every problem), then `build` (reads `*_file` secrets, resolves
 //! `${ENV}` references, compiles matchers and templates). `Config::load` runs all three.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -346,44 +345,7 @@ pub struct RouteConfig {
     pub routes: Vec<RouteConfig>,
 }
 
-/// One configuration problem: where (`receivers[2].slack[0].channel`) and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Path of the offending field.
-    pub path: String,
-    /// What is wrong, lowercase.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Every problem found in a config file.
-#[derive(Debug, Clone)]
-pub struct ConfigError {
-    /// The file, when loaded from one.
-    pub file: Option<PathBuf>,
-    /// At least one problem.
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.file {
-            Some(p) => write!(f, "invalid config {}:", p.display())?,
-            None => write!(f, "invalid config:")?,
-        }
-        for p in &self.problems {
-            write!(f, "\n  {p}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use beacon_common::{ConfigError, Problem};
 
 /// A loaded, validated configuration with its secrets read: what the daemon runs on.
 #[derive(Debug, Clone)]
@@ -503,7 +465,7 @@ impl Config {
             file: Some(path.to_owned()),
             problems: vec![Problem {
                 path: "(file)".into(),
-                message: format!("read {}: {}", path.display(), lowercase_io(&e)),
+                message: format!("read {}: {}", path.display(), beacon_common::io_reason(&e)),
             }],
         })?;
         Self::from_yaml(&text).map_err(|mut e| {
@@ -1022,17 +984,6 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     humantime::parse_duration(&s).map_err(|e| {
         serde::de::Error::custom(format!("invalid duration {s:?}: {e} (want e.g. \"30s\")"))
     })
-}
-
-/// An `io::Error` as a lowercase reason without the "(os error N)" suffix.
-fn lowercase_io(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    let s = s.split(" (os error").next().unwrap_or_default();
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use beacon_common::io_reason;
+
 /// Largest secret file read. Secrets are short; the cap keeps a mistaken path (a log file,
 /// `/dev/zero`) from being read without end.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
@@ -157,20 +159,6 @@ fn is_env_name(name: &str) -> bool {
         _ => return false,
     }
     chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// An `io::Error` as a lowercase reason without the "(os error N)" suffix.
-fn io_reason(e: &io::Error) -> String {
-    let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => &s[..i],
-        None => &s,
-    };
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

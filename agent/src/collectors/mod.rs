@@ -96,19 +96,7 @@ impl std::error::Error for CollectError {
     }
 }
 
-/// An io::Error as a lowercase phrase without Rust's "(os error N)" suffix.
-pub fn io_reason(e: &io::Error) -> String {
-    let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => &s[..i],
-        None => &s,
-    };
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
+pub use beacon_common::io_reason;
 
 /// Builds the enabled collectors from a validated config, in a stable order.
 pub fn build(cfg: &Config) -> Vec<Box<dyn Collector>> {

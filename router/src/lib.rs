@@ -9,3 +9,4 @@ pub mod render;
 pub mod route;
 pub mod secret;
 pub mod sources;
+pub mod store;

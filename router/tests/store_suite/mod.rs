@@ -1,0 +1,416 @@
+//! The `Store` conformance suite, written against `&dyn Store` only so every backend (embedded
+//! redb now, Redis later) runs the same checks: `store_suite_tests!(factory)` expands to one
+//! `#[test]` per check.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use beacon_router::model::{Alert, Group, Source, Status};
+use beacon_router::store::{NewDelivery, Store, StoreError};
+
+/// Makes stores for the suite.
+pub trait StoreFactory {
+    /// A fresh, empty store that no other test uses.
+    fn fresh(&self) -> Box<dyn Store>;
+    /// Drops `store` and opens the same storage again, as a process restart would.
+    fn reopen(&self, store: Box<dyn Store>) -> Box<dyn Store>;
+}
+
+/// Expands to one `#[test]` per suite check, each given `$factory` (an expression of a type
+/// implementing `StoreFactory`). Needs `#[macro_use] mod store_suite;` at the test crate root.
+macro_rules! store_suite_tests {
+    ($factory:expr) => {
+        store_suite_tests!(@each $factory;
+            fifo_lease_order_per_destination,
+            leases_are_exclusive_until_ack_or_retry,
+            retry_delays_by_not_before_and_counts_attempts,
+            dead_letter_list_and_replay,
+            depth_and_oldest,
+            destinations_with_queued_items,
+            enqueue_of_nothing_is_a_no_op,
+            unknown_ids_are_not_found,
+            dedup_claim_and_expiry,
+            threads_per_destination_and_group,
+            reopen_returns_leases_and_keeps_everything,
+            healthy_when_open,
+        );
+    };
+    (@each $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::store_suite::$name(&$factory);
+            }
+        )*
+    };
+}
+
+/// A fixed base instant, so the tests never depend on the clock.
+pub fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A group with one firing alert, distinguishable by `key`.
+pub fn group(key: &str) -> Group {
+    let labels = [("alertname".to_string(), format!("Alert-{key}"))]
+        .into_iter()
+        .collect();
+    Group {
+        source: Source::Alertmanager,
+        key: key.to_string(),
+        status: Status::Firing,
+        receiver: Some("payments".into()),
+        group_labels: Default::default(),
+        common_labels: Default::default(),
+        common_annotations: Default::default(),
+        external_url: Some("http://alertmanager:9093".into()),
+        alerts: vec![Alert {
+            status: Status::Firing,
+            labels,
+            annotations: Default::default(),
+            starts_at: Some("2024-01-01T00:00:00Z".into()),
+            ends_at: None,
+            generator_url: None,
+            fingerprint: format!("fp-{key}"),
+        }],
+        truncated_alerts: 0,
+        extra: Default::default(),
+        dedup_key: format!("dedup-{key}"),
+    }
+}
+
+fn item(destination: &str, key: &str) -> NewDelivery {
+    NewDelivery {
+        destination: destination.to_string(),
+        group: group(key),
+    }
+}
+
+fn must<T>(r: Result<T, StoreError>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+fn keys(ds: &[beacon_router::store::Delivery]) -> Vec<String> {
+    ds.iter().map(|d| d.group.key.clone()).collect()
+}
+
+pub fn fifo_lease_order_per_destination(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let a = must(
+        s.enqueue(vec![item("a/slack/0", "1"), item("b/slack/0", "x")], t0()),
+        "enqueue",
+    );
+    assert_eq!(a.len(), 2);
+    assert!(a[0] < a[1], "ids grow within one enqueue: {a:?}");
+    let b = must(s.enqueue(vec![item("a/slack/0", "2")], t0()), "enqueue");
+    let c = must(s.enqueue(vec![item("a/slack/0", "3")], t0()), "enqueue");
+    assert!(a[1] < b[0] && b[0] < c[0], "ids grow across enqueues");
+
+    let first = must(s.lease("a/slack/0", t0(), 2), "lease");
+    assert_eq!(keys(&first), ["1", "2"]);
+    assert_eq!(first[0].id, a[0]);
+    assert_eq!(first[0].destination, "a/slack/0");
+    assert_eq!(first[0].group, group("1"), "group round-trips intact");
+    assert_eq!(first[0].enqueued_at, t0());
+    assert_eq!(first[0].not_before, t0());
+    assert_eq!(first[0].attempts, 0);
+    assert_eq!(first[0].last_error, None);
+    let rest = must(s.lease("a/slack/0", t0(), 10), "lease");
+    assert_eq!(keys(&rest), ["3"]);
+    let other = must(s.lease("b/slack/0", t0(), 10), "lease");
+    assert_eq!(keys(&other), ["x"]);
+    assert!(must(s.lease("nowhere", t0(), 10), "lease").is_empty());
+    // max 0 leases nothing.
+    must(s.enqueue(vec![item("c", "c")], t0()), "enqueue");
+    assert!(must(s.lease("c", t0(), 0), "lease").is_empty());
+}
+
+pub fn leases_are_exclusive_until_ack_or_retry(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = must(
+        s.enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0()),
+        "enqueue",
+    );
+    let leased = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(leased.len(), 3);
+    assert!(
+        must(s.lease("d", t0(), 10), "lease").is_empty(),
+        "all leased"
+    );
+
+    must(s.ack(ids[0]), "ack");
+    assert!(
+        must(s.lease("d", t0(), 10), "lease").is_empty(),
+        "ack does not release others"
+    );
+    must(s.retry(ids[1], t0(), "boom"), "retry");
+    let again = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(keys(&again), ["2"], "retry releases the lease, ack removes");
+    // An acked delivery is gone for good.
+    assert_eq!(must(s.depth("d"), "depth").0, 2);
+    assert!(matches!(s.ack(ids[0]), Err(StoreError::NotFound { .. })));
+}
+
+pub fn retry_delays_by_not_before_and_counts_attempts(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = must(
+        s.enqueue(vec![item("d", "1"), item("d", "2")], t0()),
+        "enqueue",
+    );
+    must(s.lease("d", t0(), 1), "lease");
+    must(
+        s.retry(ids[0], t0() + secs(30), "503 service unavailable"),
+        "retry",
+    );
+
+    // Not ready yet: the later delivery goes first.
+    let now = t0() + secs(10);
+    let leased = must(s.lease("d", now, 10), "lease");
+    assert_eq!(keys(&leased), ["2"]);
+    must(s.ack(ids[1]), "ack");
+    assert!(must(s.lease("d", t0() + secs(29), 10), "lease").is_empty());
+
+    let ready = must(s.lease("d", t0() + secs(30), 10), "lease");
+    assert_eq!(keys(&ready), ["1"], "ready at exactly not_before");
+    assert_eq!(ready[0].attempts, 1);
+    assert_eq!(ready[0].not_before, t0() + secs(30));
+    assert_eq!(
+        ready[0].last_error.as_deref(),
+        Some("503 service unavailable")
+    );
+    assert_eq!(ready[0].enqueued_at, t0(), "retry keeps the enqueue time");
+
+    must(s.retry(ids[0], t0() + secs(60), "timeout"), "retry");
+    let again = must(s.lease("d", t0() + secs(60), 10), "lease");
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("timeout"));
+}
+
+pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = must(
+        s.enqueue(vec![item("d", "1"), item("d", "2"), item("e", "3")], t0()),
+        "enqueue",
+    );
+    must(s.lease("d", t0(), 10), "lease");
+    must(s.retry(ids[0], t0(), "429"), "retry");
+    must(
+        s.dead_letter(ids[0], "channel_not_found", t0() + secs(5)),
+        "dead_letter",
+    );
+    must(
+        s.dead_letter(ids[2], "too old", t0() + secs(6)),
+        "dead_letter",
+    );
+
+    let dead = must(s.dead_letters(), "dead_letters");
+    assert_eq!(dead.len(), 2);
+    assert_eq!(dead[0].delivery.id, ids[0]);
+    assert_eq!(dead[0].delivery.destination, "d");
+    assert_eq!(dead[0].delivery.group, group("1"));
+    assert_eq!(dead[0].delivery.attempts, 1);
+    assert_eq!(dead[0].delivery.last_error.as_deref(), Some("429"));
+    assert_eq!(dead[0].reason, "channel_not_found");
+    assert_eq!(dead[0].at, t0() + secs(5));
+    assert_eq!(dead[1].delivery.id, ids[2]);
+    assert_eq!(dead[1].reason, "too old");
+
+    // Dead letters leave the queue.
+    assert_eq!(must(s.depth("d"), "depth").0, 1);
+    assert_eq!(must(s.depth("e"), "depth").0, 0);
+    assert!(matches!(s.ack(ids[0]), Err(StoreError::NotFound { .. })));
+
+    let replay_at = t0() + secs(100);
+    let new_id = must(s.replay(ids[0], replay_at), "replay");
+    assert!(new_id > ids[2], "a replay queues as a new delivery");
+    assert_eq!(must(s.dead_letters(), "dead_letters").len(), 1);
+    must(s.ack(ids[1]), "ack");
+    let back = must(s.lease("d", replay_at, 10), "lease");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].id, new_id);
+    assert_eq!(back[0].group, group("1"));
+    assert_eq!(back[0].attempts, 0);
+    assert_eq!(back[0].last_error, None);
+    assert_eq!(back[0].enqueued_at, replay_at);
+    assert!(matches!(
+        s.replay(ids[0], replay_at),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub fn depth_and_oldest(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    assert_eq!(must(s.depth("d"), "depth"), (0, None));
+    let a = must(s.enqueue(vec![item("d", "1")], t0()), "enqueue");
+    must(
+        s.enqueue(vec![item("d", "2"), item("x", "x")], t0() + secs(5)),
+        "enqueue",
+    );
+    assert_eq!(must(s.depth("d"), "depth"), (2, Some(t0())));
+    // Leased deliveries still count: they are not delivered yet.
+    must(s.lease("d", t0() + secs(5), 10), "lease");
+    assert_eq!(must(s.depth("d"), "depth"), (2, Some(t0())));
+    must(s.ack(a[0]), "ack");
+    assert_eq!(must(s.depth("d"), "depth"), (1, Some(t0() + secs(5))));
+    assert_eq!(must(s.depth("x"), "depth"), (1, Some(t0() + secs(5))));
+}
+
+pub fn destinations_with_queued_items(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    assert!(must(s.destinations(), "destinations").is_empty());
+    let ids = must(
+        s.enqueue(
+            vec![
+                item("ops/slack/0", "1"),
+                item("payments/google_chat/1", "2"),
+                item("ops/slack/0", "3"),
+                item("ops/slack", "4"),
+            ],
+            t0(),
+        ),
+        "enqueue",
+    );
+    assert_eq!(
+        must(s.destinations(), "destinations"),
+        ["ops/slack", "ops/slack/0", "payments/google_chat/1"]
+    );
+    must(s.ack(ids[1]), "ack");
+    must(s.dead_letter(ids[3], "gone", t0()), "dead_letter");
+    assert_eq!(must(s.destinations(), "destinations"), ["ops/slack/0"]);
+}
+
+pub fn enqueue_of_nothing_is_a_no_op(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    assert!(must(s.enqueue(Vec::new(), t0()), "enqueue").is_empty());
+    assert!(must(s.destinations(), "destinations").is_empty());
+}
+
+pub fn unknown_ids_are_not_found(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    for r in [
+        s.ack(42),
+        s.retry(42, t0(), "e"),
+        s.dead_letter(42, "r", t0()),
+        s.replay(42, t0()).map(|_| ()),
+    ] {
+        match r {
+            Err(e @ StoreError::NotFound { .. }) => {
+                assert!(e.to_string().contains("42"), "{e}");
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+}
+
+pub fn dedup_claim_and_expiry(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ttl = secs(60);
+    assert!(
+        must(s.claim_dedup("k1", ttl, t0()), "claim"),
+        "first claim wins"
+    );
+    assert!(
+        !must(s.claim_dedup("k1", ttl, t0()), "claim"),
+        "live claim blocks"
+    );
+    assert!(!must(s.claim_dedup("k1", ttl, t0() + secs(59)), "claim"));
+    assert!(
+        must(s.claim_dedup("k2", ttl, t0() + secs(1)), "claim"),
+        "keys are independent"
+    );
+    // Expires at now + ttl.
+    assert!(
+        must(s.claim_dedup("k1", ttl, t0() + secs(60)), "claim"),
+        "expired reclaimable"
+    );
+    assert!(
+        !must(s.claim_dedup("k1", ttl, t0() + secs(61)), "claim"),
+        "re-claimed is live"
+    );
+    // k2 expired long ago while claims on other keys pruned it; it can be claimed again.
+    for i in 0..40 {
+        must(
+            s.claim_dedup(&format!("other-{i}"), ttl, t0() + secs(500)),
+            "claim",
+        );
+    }
+    assert!(must(s.claim_dedup("k2", ttl, t0() + secs(500)), "claim"));
+    assert!(!must(s.claim_dedup("k2", ttl, t0() + secs(501)), "claim"));
+    assert!(!must(
+        s.claim_dedup("other-0", ttl, t0() + secs(501)),
+        "claim"
+    ));
+}
+
+pub fn threads_per_destination_and_group(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    assert_eq!(must(s.thread("d", "g"), "thread"), None);
+    must(s.set_thread("d", "g", "1700000000.000100"), "set_thread");
+    must(s.set_thread("e", "g", "other"), "set_thread");
+    assert_eq!(
+        must(s.thread("d", "g"), "thread").as_deref(),
+        Some("1700000000.000100")
+    );
+    assert_eq!(must(s.thread("e", "g"), "thread").as_deref(), Some("other"));
+    assert_eq!(must(s.thread("d", "h"), "thread"), None);
+    must(s.set_thread("d", "g", "replaced"), "set_thread");
+    assert_eq!(
+        must(s.thread("d", "g"), "thread").as_deref(),
+        Some("replaced")
+    );
+    // Group keys are opaque: odd characters are fine.
+    let odd = "{}/{alertname=\"x\"}:{}\u{0}é";
+    must(s.set_thread("d", odd, "v"), "set_thread");
+    assert_eq!(must(s.thread("d", odd), "thread").as_deref(), Some("v"));
+}
+
+pub fn reopen_returns_leases_and_keeps_everything(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = must(
+        s.enqueue(
+            vec![
+                item("d", "1"),
+                item("d", "2"),
+                item("d", "3"),
+                item("e", "4"),
+            ],
+            t0(),
+        ),
+        "enqueue",
+    );
+    let leased = must(s.lease("d", t0(), 2), "lease");
+    assert_eq!(keys(&leased), ["1", "2"]);
+    must(s.ack(ids[0]), "ack");
+    must(s.lease("e", t0(), 10), "lease");
+    must(s.dead_letter(ids[3], "bad", t0()), "dead_letter");
+    must(s.claim_dedup("k", secs(60), t0()), "claim");
+    must(s.set_thread("d", "g", "ts"), "set_thread");
+
+    let s = f.reopen(s);
+    // "2" was in flight (leased, not acked): it comes back, in order, before "3".
+    let back = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(keys(&back), ["2", "3"]);
+    assert_eq!(back[0].id, ids[1]);
+    assert_eq!(must(s.depth("d"), "depth"), (2, Some(t0())));
+    assert_eq!(must(s.destinations(), "destinations"), ["d"]);
+    let dead = must(s.dead_letters(), "dead_letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].delivery.id, ids[3]);
+    assert!(!must(s.claim_dedup("k", secs(60), t0() + secs(1)), "claim"));
+    assert_eq!(must(s.thread("d", "g"), "thread").as_deref(), Some("ts"));
+    let next = must(s.enqueue(vec![item("d", "5")], t0()), "enqueue");
+    assert!(next[0] > ids[3], "ids are never reused");
+}
+
+pub fn healthy_when_open(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    assert!(s.healthy());
+    must(s.enqueue(vec![item("d", "1")], t0()), "enqueue");
+    assert!(s.healthy());
+}

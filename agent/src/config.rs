@@ -293,17 +293,8 @@ pub use beacon_common::{ConfigError, Problem};
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: Some(path.to_owned()),
-            problems: vec![Problem {
-                path: "(file)".into(),
-                message: format!("read {}: {e}", path.display()),
-            }],
-        })?;
-        Self::from_yaml(&text).map_err(|mut e| {
-            e.file = Some(path.to_owned());
-            e
-        })
+        let text = ConfigError::read_file(path)?;
+        Self::from_yaml(&text).map_err(|e| e.in_file(path))
     }
 
     /// Parses and validates YAML text. An empty document is the default configuration.

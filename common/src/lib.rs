@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An io::Error as a lowercase phrase without Rust's "(os error N)" suffix, for messages like
 /// `read /host/proc/stat: permission denied`.
@@ -68,6 +68,25 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// Reads a config file's text; failing to read it is a `(file)` problem naming the path.
+    pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_owned()),
+            problems: vec![Problem::new(
+                "(file)",
+                format!("read {}: {}", path.display(), io_reason(&e)),
+            )],
+        })
+    }
+
+    /// Names the file the problems were found in.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        self.file = Some(path.to_owned());
+        self
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -453,25 +453,13 @@ impl Config {
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         Self::load_parsed(path)
             .and_then(|c| c.build())
-            .map_err(|mut e| {
-                e.file = Some(path.to_owned());
-                e
-            })
+            .map_err(|e| e.in_file(path))
     }
 
     /// Reads, parses and validates a config file without reading its secrets.
     pub fn load_parsed(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: Some(path.to_owned()),
-            problems: vec![Problem {
-                path: "(file)".into(),
-                message: format!("read {}: {}", path.display(), beacon_common::io_reason(&e)),
-            }],
-        })?;
-        Self::from_yaml(&text).map_err(|mut e| {
-            e.file = Some(path.to_owned());
-            e
-        })
+        let text = ConfigError::read_file(path)?;
+        Self::from_yaml(&text).map_err(|e| e.in_file(path))
     }
 
     /// Parses and validates YAML text. An empty document is the default configuration.

@@ -387,13 +387,13 @@ impl Config {
         ];
         for (path, re) in regexes {
             if let Some(re) = re {
-                if let Err(e) = regex::Regex::new(re) {
+                if let Err(e) = regex_lite::Regex::new(re) {
                     bad(path, format!("invalid regex: {}", one_line(&e.to_string())));
                 }
             }
         }
         if let Some(re) = &c.netclass.device_exclude {
-            if let Err(e) = regex::Regex::new(re) {
+            if let Err(e) = regex_lite::Regex::new(re) {
                 bad(
                     "collectors.netclass.device_exclude",
                     format!("invalid regex: {}", one_line(&e.to_string())),
@@ -445,15 +445,15 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// Compiles a regex that `validate` has already accepted.
-pub fn compile(re: &str) -> regex::Regex {
+pub fn compile(re: &str) -> regex_lite::Regex {
     // Validation ran first, so a failure here is a bug; fall back to a regex matching nothing
     // rather than panicking in a daemon.
-    regex::Regex::new(re).unwrap_or_else(|_| never_matches())
+    regex_lite::Regex::new(re).unwrap_or_else(|_| never_matches())
 }
 
 /// A regex that matches no string.
-pub fn never_matches() -> regex::Regex {
-    regex::Regex::new("[^\\s\\S]").unwrap_or_else(|_| unreachable!("constant regex"))
+pub fn never_matches() -> regex_lite::Regex {
+    regex_lite::Regex::new("[^\\s\\S]").unwrap_or_else(|_| unreachable!("constant regex"))
 }
 
 fn one_line(s: &str) -> String {

@@ -154,15 +154,21 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
     })
 }
 
-/// Makes every thread allocate from one malloc arena. glibc gives each new thread its own arena
-/// (64 MiB of address space, and resident pages that are rarely returned); the agent has one
-/// HTTP thread and one scrape at a time, so per-thread arenas only cost memory.
+/// Keeps glibc's allocator from holding on to memory the agent no longer uses:
+/// - one arena: glibc gives each new thread its own (64 MiB of address space, and resident pages
+///   that are rarely returned); the agent has one HTTP thread and one scrape at a time;
+/// - a fixed mmap threshold: by default glibc raises it after the first large buffer is freed,
+///   so every later scrape's large buffers (gzip state, the rendered body) come from the heap,
+///   whose top is then rarely trimmed; fixed at 128 KiB they are mapped and returned each time;
+/// - a trim threshold of 256 KiB, so freed space at the top of the heap goes back promptly.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tunables; called once at start-up, before any
     // other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
     }
 }
 

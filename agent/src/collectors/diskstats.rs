@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::{CollectError, Collector};
 use crate::config::{self, Config};

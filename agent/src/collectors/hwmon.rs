@@ -563,7 +563,7 @@ mod tests {
 
     #[test]
     fn explode_matches_node_exporters_regex() {
-        let re = regex::Regex::new(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
+        let re = regex_lite::Regex::new(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
             .expect("regex");
         let names = [
             "temp1_input",

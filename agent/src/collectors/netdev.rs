@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::{CollectError, Collector};
 use crate::config::{self, Config};

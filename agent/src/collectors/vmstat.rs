@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::{CollectError, Collector};
 use crate::config::{self, Config};

@@ -288,10 +288,12 @@ pub fn write_value(out: &mut String, v: f64) {
         out.push_str(b.format(v as i64));
         return;
     }
-    // Rust's `{:e}` prints the shortest round-trip digits, e.g. `1.2345e9` or `-5e-7`.
-    let mut buf = String::with_capacity(32);
+    // Rust's `{:e}` prints the shortest round-trip digits, e.g. `1.2345e9` or `-5e-7`; format
+    // into a stack buffer, since this runs for every non-integer sample of every scrape.
+    let mut buf = StackStr::default();
     let _ = write!(buf, "{v:e}");
-    let (mantissa, exp) = buf.split_once('e').unwrap_or((&buf, "0"));
+    let formatted = buf.as_str();
+    let (mantissa, exp) = formatted.split_once('e').unwrap_or((formatted, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
@@ -312,26 +314,55 @@ pub fn write_value(out: &mut String, v: f64) {
         out.push_str(b.format(e));
         return;
     }
-    // %f form: place the decimal point `exp + 1` digits into the digit string.
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // %f form: the digits are the mantissa's first digit and its fraction ("1.2345" → "1",
+    // "2345"); place the decimal point `exp + 1` digits in.
+    let (first, frac) = mantissa.split_at(1);
+    let frac = frac.strip_prefix('.').unwrap_or(frac);
     if exp < 0 {
         out.push_str("0.");
         for _ in 0..(-exp - 1) {
             out.push('0');
         }
-        out.push_str(&digits);
+        out.push_str(first);
+        out.push_str(frac);
     } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            for _ in digits.len()..int_len {
+        // `exp` more integer digits after `first` (0 <= exp < 6).
+        let more = exp as usize;
+        out.push_str(first);
+        if frac.len() <= more {
+            out.push_str(frac);
+            for _ in frac.len()..more {
                 out.push('0');
             }
         } else {
-            out.push_str(&digits[..int_len]);
+            out.push_str(&frac[..more]);
             out.push('.');
-            out.push_str(&digits[int_len..]);
+            out.push_str(&frac[more..]);
         }
+    }
+}
+
+/// A fixed-size `fmt::Write` target for one formatted f64 (`{:e}` needs at most 24 bytes).
+#[derive(Default)]
+struct StackStr {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackStr {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are valid UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for StackStr {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 

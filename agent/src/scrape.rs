@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use prometheus::{Encoder, Registry};
+use prometheus::Registry;
 
 use crate::collectors::{self, Collector};
 use crate::config::Config;
@@ -123,11 +123,8 @@ impl Scraper {
 
     /// Appends the agent's own metrics (process and build info).
     pub fn render_self_metrics(&self, text: &mut String) {
-        let mut buf = Vec::with_capacity(2048);
-        if let Err(e) = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), text) {
             tracing::warn!(error = %e, "encoding self-metrics failed");
-            return;
         }
-        text.push_str(&String::from_utf8_lossy(&buf));
     }
 }

@@ -127,32 +127,49 @@ pub struct Collectors {
     pub textfile: TextfileConfig,
 }
 
-impl Collectors {
-    /// The `enabled` switch of the collector called `name` (a name from `collectors::NAMES`).
-    pub fn enabled_mut(&mut self, name: &str) -> Option<&mut bool> {
-        Some(match name {
-            "conntrack" => &mut self.conntrack.enabled,
-            "cpu" => &mut self.cpu.enabled,
-            "diskstats" => &mut self.diskstats.enabled,
-            "filefd" => &mut self.filefd.enabled,
-            "filesystem" => &mut self.filesystem.enabled,
-            "hwmon" => &mut self.hwmon.enabled,
-            "loadavg" => &mut self.loadavg.enabled,
-            "meminfo" => &mut self.meminfo.enabled,
-            "netclass" => &mut self.netclass.enabled,
-            "netdev" => &mut self.netdev.enabled,
-            "pressure" => &mut self.pressure.enabled,
-            "stat" => &mut self.stat.enabled,
-            "textfile" => &mut self.textfile.enabled,
-            "thermal_zone" => &mut self.thermal_zone.enabled,
-            "time" => &mut self.time.enabled,
-            "timex" => &mut self.timex.enabled,
-            "uname" => &mut self.uname.enabled,
-            "vmstat" => &mut self.vmstat.enabled,
-            _ => return None,
-        })
-    }
+/// `enabled` and `enabled_mut` by collector name, from one list of the fields.
+macro_rules! collector_switches {
+    ($($field:ident),* $(,)?) => {
+        impl Collectors {
+            /// Whether the collector called `name` is on; `None` for an unknown name.
+            pub fn enabled(&self, name: &str) -> Option<bool> {
+                match name {
+                    $(stringify!($field) => Some(self.$field.enabled),)*
+                    _ => None,
+                }
+            }
+
+            /// The `enabled` switch of the collector called `name`.
+            pub fn enabled_mut(&mut self, name: &str) -> Option<&mut bool> {
+                match name {
+                    $(stringify!($field) => Some(&mut self.$field.enabled),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
+
+collector_switches!(
+    conntrack,
+    cpu,
+    diskstats,
+    filefd,
+    filesystem,
+    hwmon,
+    loadavg,
+    meminfo,
+    netclass,
+    netdev,
+    pressure,
+    stat,
+    textfile,
+    thermal_zone,
+    time,
+    timex,
+    uname,
+    vmstat,
+);
 
 /// Options of the filesystem collector.
 #[derive(Debug, Clone, Deserialize)]
@@ -517,7 +534,7 @@ mod tests {
     #[test]
     fn every_collector_has_a_switch() {
         let mut c = Collectors::default();
-        for name in crate::collectors::NAMES {
+        for name in crate::collectors::names() {
             let on = c
                 .enabled_mut(name)
                 .unwrap_or_else(|| panic!("no switch for {name}"));

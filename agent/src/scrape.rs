@@ -34,11 +34,7 @@ impl std::fmt::Debug for Scraper {
 impl Scraper {
     /// Builds the collectors of a validated config and the self-metrics registry.
     pub fn new(cfg: &Config) -> Self {
-        Self::with_collectors(collectors::build(cfg))
-    }
-
-    /// A scraper over the given collectors (tests use it to run one collector alone).
-    pub fn with_collectors(collectors: Vec<Box<dyn Collector>>) -> Self {
+        let collectors = collectors::build(cfg);
         let registry = Registry::new();
         let build_info = prometheus::GaugeVec::new(
             prometheus::Opts::new(

@@ -68,8 +68,8 @@ fn a_broken_source_fails_only_its_collector() {
     std::fs::write(proc.join("loadavg"), "garbage\n").expect("write loadavg");
     // meminfo is missing entirely.
     let mut cfg = config_for(dir.path());
-    for c in collectors::NAMES {
-        let keep = matches!(*c, "cpu" | "stat" | "loadavg" | "meminfo");
+    for c in collectors::names() {
+        let keep = matches!(c, "cpu" | "stat" | "loadavg" | "meminfo");
         set_enabled(&mut cfg, c, keep);
     }
     let text = Scraper::new(&cfg).scrape();

@@ -5,8 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-// The collectors Beacon implements are enabled on both sides.
-use beacon_agent::collectors::NAMES as COLLECTORS;
 use beacon_e2e::{expo, free_port, get_text, require_bin, tempdir, Agent, Server};
 
 /// Families compared exactly: sizes, limits and static facts that cannot change between scrapes.
@@ -75,7 +73,8 @@ fn agent_matches_node_exporter_on_this_host() {
     let port = free_port();
     let mut cmd = Command::new(node_exporter);
     cmd.arg("--collector.disable-defaults")
-        .args(COLLECTORS.iter().map(|c| format!("--collector.{c}")))
+        // The collectors Beacon implements are enabled on both sides.
+        .args(beacon_agent::collectors::names().map(|c| format!("--collector.{c}")))
         // Beacon reads /proc/net/dev; node_exporter 1.5 defaults to netlink, which adds families.
         .arg("--no-collector.netdev.netlink")
         // Debian patches these defaults; Beacon follows upstream node_exporter.

@@ -3,7 +3,8 @@
 //! A collector reads files under the configured roots (or makes one read-only system call) and
 //! appends samples to a `MetricWriter`. It does no network I/O, never retries and never sleeps;
 //! the scrape loop in `scrape.rs` times it and records `node_scrape_collector_*`.
-//! Adding a collector touches its own file and one line in `build` below.
+//! Adding a collector touches its own file, one line in `REGISTRY` below and its switch in
+//! `config::Collectors`.
 
 use std::fmt;
 use std::io;
@@ -98,68 +99,44 @@ impl std::error::Error for CollectError {
 
 pub use beacon_common::io_reason;
 
-/// Builds the enabled collectors from a validated config, in a stable order.
+/// Builds a collector from a validated config.
+type Constructor = fn(&Config) -> Box<dyn Collector>;
+
+/// Every collector: its name (the config key and the `collector` label) and constructor, in run
+/// order. Adding a collector adds one line here (and its switch in `config::Collectors`).
+const REGISTRY: &[(&str, Constructor)] = &[
+    ("conntrack", |c| Box::new(conntrack::Conntrack::new(c))),
+    ("cpu", |c| Box::new(cpu::Cpu::new(c))),
+    ("diskstats", |c| Box::new(diskstats::Diskstats::new(c))),
+    ("filefd", |c| Box::new(filefd::Filefd::new(c))),
+    ("filesystem", |c| Box::new(filesystem::Filesystem::new(c))),
+    ("hwmon", |c| Box::new(hwmon::Hwmon::new(c))),
+    ("loadavg", |c| Box::new(loadavg::Loadavg::new(c))),
+    ("meminfo", |c| Box::new(meminfo::Meminfo::new(c))),
+    ("netclass", |c| Box::new(netclass::Netclass::new(c))),
+    ("netdev", |c| Box::new(netdev::Netdev::new(c))),
+    ("pressure", |c| Box::new(pressure::Pressure::new(c))),
+    ("stat", |c| Box::new(stat::Stat::new(c))),
+    ("textfile", |c| Box::new(textfile::Textfile::new(c))),
+    ("thermal_zone", |c| {
+        Box::new(thermal_zone::ThermalZone::new(c))
+    }),
+    ("time", |c| Box::new(time::Time::new(c))),
+    ("timex", |c| Box::new(timex::Timex::new(c))),
+    ("uname", |c| Box::new(uname::Uname::new(c))),
+    ("vmstat", |c| Box::new(vmstat::Vmstat::new(c))),
+];
+
+/// Builds the enabled collectors from a validated config, in registry order.
 pub fn build(cfg: &Config) -> Vec<Box<dyn Collector>> {
-    let c = &cfg.collectors;
-    let mut v: Vec<Box<dyn Collector>> = Vec::new();
-    let mut add = |on: bool, f: &dyn Fn() -> Box<dyn Collector>| {
-        if on {
-            v.push(f());
-        }
-    };
-    add(c.conntrack.enabled, &|| {
-        Box::new(conntrack::Conntrack::new(cfg))
-    });
-    add(c.cpu.enabled, &|| Box::new(cpu::Cpu::new(cfg)));
-    add(c.diskstats.enabled, &|| {
-        Box::new(diskstats::Diskstats::new(cfg))
-    });
-    add(c.filefd.enabled, &|| Box::new(filefd::Filefd::new(cfg)));
-    add(c.filesystem.enabled, &|| {
-        Box::new(filesystem::Filesystem::new(cfg))
-    });
-    add(c.hwmon.enabled, &|| Box::new(hwmon::Hwmon::new(cfg)));
-    add(c.loadavg.enabled, &|| Box::new(loadavg::Loadavg::new(cfg)));
-    add(c.meminfo.enabled, &|| Box::new(meminfo::Meminfo::new(cfg)));
-    add(c.netclass.enabled, &|| {
-        Box::new(netclass::Netclass::new(cfg))
-    });
-    add(c.netdev.enabled, &|| Box::new(netdev::Netdev::new(cfg)));
-    add(c.pressure.enabled, &|| {
-        Box::new(pressure::Pressure::new(cfg))
-    });
-    add(c.stat.enabled, &|| Box::new(stat::Stat::new(cfg)));
-    add(c.textfile.enabled, &|| {
-        Box::new(textfile::Textfile::new(cfg))
-    });
-    add(c.thermal_zone.enabled, &|| {
-        Box::new(thermal_zone::ThermalZone::new(cfg))
-    });
-    add(c.time.enabled, &|| Box::new(time::Time::new(cfg)));
-    add(c.timex.enabled, &|| Box::new(timex::Timex::new(cfg)));
-    add(c.uname.enabled, &|| Box::new(uname::Uname::new(cfg)));
-    add(c.vmstat.enabled, &|| Box::new(vmstat::Vmstat::new(cfg)));
-    v
+    REGISTRY
+        .iter()
+        .filter(|(name, _)| cfg.collectors.enabled(name).unwrap_or(false))
+        .map(|(_, make)| make(cfg))
+        .collect()
 }
 
-/// Every collector name, in `build` order (used by docs, tests and `check-config`).
-pub const NAMES: &[&str] = &[
-    "conntrack",
-    "cpu",
-    "diskstats",
-    "filefd",
-    "filesystem",
-    "hwmon",
-    "loadavg",
-    "meminfo",
-    "netclass",
-    "netdev",
-    "pressure",
-    "stat",
-    "textfile",
-    "thermal_zone",
-    "time",
-    "timex",
-    "uname",
-    "vmstat",
-];
+/// Every collector name, in run order (used by docs and tests).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|(name, _)| *name)
+}

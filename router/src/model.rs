@@ -82,3 +82,29 @@ pub struct Group {
     /// the same Sentry body sent again); deduplication is keyed by it.
     pub dedup_key: String,
 }
+
+impl Group {
+    /// A group with only its identity: no labels, annotations or alerts. Callers fill in the rest
+    /// with struct update syntax (`Group { alerts, ..Group::empty(..) }`).
+    pub fn empty(
+        source: Source,
+        key: impl Into<String>,
+        status: Status,
+        dedup_key: impl Into<String>,
+    ) -> Self {
+        Group {
+            source,
+            key: key.into(),
+            status,
+            receiver: None,
+            group_labels: LabelSet::new(),
+            common_labels: LabelSet::new(),
+            common_annotations: LabelSet::new(),
+            external_url: None,
+            alerts: Vec::new(),
+            truncated_alerts: 0,
+            extra: LabelSet::new(),
+            dedup_key: dedup_key.into(),
+        }
+    }
+}

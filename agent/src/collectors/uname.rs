@@ -39,6 +39,20 @@ fn field(raw: &[libc::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+impl Utsname {
+    /// The `node_uname_info` labels, sorted by name.
+    fn labels(&self) -> [(&'static str, &str); 6] {
+        [
+            ("domainname", &self.domainname),
+            ("machine", &self.machine),
+            ("nodename", &self.nodename),
+            ("release", &self.release),
+            ("sysname", &self.sysname),
+            ("version", &self.version),
+        ]
+    }
+}
+
 fn uname() -> io::Result<Utsname> {
     // SAFETY: `utsname` is a plain C struct of byte arrays, for which all zeroes is valid.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
@@ -67,14 +81,7 @@ impl Collector for Uname {
         out.gauge(
             "node_uname_info",
             "Labeled system information as provided by the uname system call.",
-            &[
-                ("domainname", &u.domainname),
-                ("machine", &u.machine),
-                ("nodename", &u.nodename),
-                ("release", &u.release),
-                ("sysname", &u.sysname),
-                ("version", &u.version),
-            ],
+            &u.labels(),
             1.0,
         );
         Ok(())
@@ -115,17 +122,7 @@ mod tests {
             "# HELP node_uname_info Labeled system information as provided by the uname system call.\n\
              # TYPE node_uname_info gauge\nnode_uname_info{",
         );
-        for (i, (k, v)) in [
-            ("domainname", &u.domainname),
-            ("machine", &u.machine),
-            ("nodename", &u.nodename),
-            ("release", &u.release),
-            ("sysname", &u.sysname),
-            ("version", &u.version),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, (k, v)) in u.labels().into_iter().enumerate() {
             if i > 0 {
                 want.push(',');
             }

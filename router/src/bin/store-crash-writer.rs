@@ -16,18 +16,13 @@ use beacon_router::store::{EmbeddedStore, NewDelivery, Store};
 
 fn group(key: &str) -> Group {
     Group {
-        source: Source::Alertmanager,
-        key: key.to_string(),
-        status: Status::Firing,
         receiver: Some("crash".into()),
-        group_labels: Default::default(),
-        common_labels: Default::default(),
-        common_annotations: Default::default(),
-        external_url: None,
-        alerts: Vec::new(),
-        truncated_alerts: 0,
-        extra: Default::default(),
-        dedup_key: format!("dedup-{key}"),
+        ..Group::empty(
+            Source::Alertmanager,
+            key,
+            Status::Firing,
+            format!("dedup-{key}"),
+        )
     }
 }
 

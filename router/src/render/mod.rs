@@ -592,35 +592,33 @@ pub fn percent_encode(s: &str) -> String {
 /// Slack mrkdwn escaping: `&`, `<`, `>` become entities, so alert text cannot form links or
 /// mentions (`<!channel>`) and displays as written.
 pub fn slack_escape(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>']) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
+    escape_chars(s, &[('&', "&amp;"), ('<', "&lt;"), ('>', "&gt;")])
 }
 
 /// HTML escaping for Google Chat card text, which accepts a small HTML subset.
 pub fn html_escape(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
+    escape_chars(
+        s,
+        &[
+            ('&', "&amp;"),
+            ('<', "&lt;"),
+            ('>', "&gt;"),
+            ('"', "&quot;"),
+            ('\'', "&#39;"),
+        ],
+    )
+}
+
+/// Replaces each character of `table` by its entity; borrows when there is nothing to replace.
+fn escape_chars<'a>(s: &'a str, table: &[(char, &str)]) -> Cow<'a, str> {
+    if !s.chars().any(|c| table.iter().any(|(t, _)| *t == c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match table.iter().find(|(t, _)| *t == c) {
+            Some((_, entity)) => out.push_str(entity),
+            None => out.push(c),
         }
     }
     Cow::Owned(out)

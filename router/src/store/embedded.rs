@@ -519,20 +519,12 @@ mod tests {
     use redb::ReadableTableMetadata;
 
     fn group(key: &str) -> Group {
-        Group {
-            source: Source::Alertmanager,
-            key: key.into(),
-            status: Status::Firing,
-            receiver: None,
-            group_labels: Default::default(),
-            common_labels: Default::default(),
-            common_annotations: Default::default(),
-            external_url: None,
-            alerts: Vec::new(),
-            truncated_alerts: 0,
-            extra: Default::default(),
-            dedup_key: format!("dedup-{key}"),
-        }
+        Group::empty(
+            Source::Alertmanager,
+            key,
+            Status::Firing,
+            format!("dedup-{key}"),
+        )
     }
 
     #[test]

@@ -2,11 +2,20 @@
 //!
 //! Being built up in layers; what exists so far is listed here.
 
+pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod config;
+pub mod delivery;
+pub mod digest;
+pub mod intake;
+pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod pace;
 pub mod render;
 pub mod route;
 pub mod secret;
+pub mod server;
 pub mod sources;
 pub mod store;

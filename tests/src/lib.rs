@@ -6,6 +6,7 @@
 //! never skips silently.
 
 pub mod expo;
+pub mod standin;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

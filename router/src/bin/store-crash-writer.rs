@@ -53,16 +53,18 @@ fn run() -> Result<(), String> {
             NewDelivery {
                 destination: "crash/a".into(),
                 group: group(&key),
+                dedup: None,
             },
             NewDelivery {
                 destination: "crash/b".into(),
                 group: group(&key),
+                dedup: None,
             },
         ];
         let ids = store
             .enqueue(items, SystemTime::now())
             .map_err(|e| e.to_string())?;
-        let [a, b] = ids.as_slice() else {
+        let [Some(a), Some(b)] = ids.as_slice() else {
             return Err(format!("enqueue returned {} ids for 2 items", ids.len()));
         };
         // Acknowledged: only now may the id be reported, and it must leave the process at once.

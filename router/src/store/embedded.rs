@@ -202,6 +202,39 @@ impl EmbeddedStore {
         Ok(first)
     }
 
+    /// Claims dedup `key` until `now_ms + ttl` unless a live claim exists (then false), and
+    /// prunes a few expired claims.
+    fn claim(
+        txn: &WriteTransaction,
+        key: &str,
+        ttl: Duration,
+        now_ms: u64,
+    ) -> Result<bool, TxError> {
+        let expiry = now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let mut claims = txn.open_table(DEDUP)?;
+        let mut by_expiry = txn.open_table(DEDUP_EXPIRY)?;
+        let existing = claims.get(key)?.map(|v| v.value());
+        if let Some(old) = existing {
+            if old > now_ms {
+                return Ok(false);
+            }
+            by_expiry.remove((old, key))?;
+        }
+        claims.insert(key, expiry)?;
+        by_expiry.insert((expiry, key), ())?;
+        // Lazy pruning of a few other expired claims.
+        let expired: Vec<(u64, String)> = by_expiry
+            .range(..(now_ms.saturating_add(1), ""))?
+            .take(DEDUP_PRUNE_BATCH)
+            .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+            .collect::<Result<_, _>>()?;
+        for (at, k) in expired {
+            by_expiry.remove((at, k.as_str()))?;
+            claims.remove(k.as_str())?;
+        }
+        Ok(true)
+    }
+
     /// Removes queued delivery `id` from the queue and its index, returning its record.
     fn remove_queued(txn: &WriteTransaction, id: u64) -> Result<Record, TxError> {
         let mut queue = txn.open_table(QUEUE)?;
@@ -250,17 +283,32 @@ fn decode_dead(id: u64, bytes: &[u8]) -> Result<DeadRecord, TxError> {
 }
 
 impl Store for EmbeddedStore {
-    fn enqueue(&self, items: Vec<NewDelivery>, now: SystemTime) -> Result<Vec<u64>, StoreError> {
+    fn enqueue(
+        &self,
+        items: Vec<NewDelivery>,
+        now: SystemTime,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let now_ms = to_millis(now);
         self.write("enqueue", |txn| {
-            let n = u64::try_from(items.len())
+            let mut ids = Vec::with_capacity(items.len());
+            let mut kept = Vec::with_capacity(items.len());
+            for item in items {
+                let fresh = match &item.dedup {
+                    Some(d) => Self::claim(txn, &d.key, d.ttl, now_ms)?,
+                    None => true,
+                };
+                if fresh {
+                    kept.push(item);
+                }
+                ids.push(fresh);
+            }
+            let n = u64::try_from(kept.len())
                 .map_err(|e| TxError::Corrupt("enqueue".into(), e.to_string()))?;
             let first = Self::take_ids(txn, n)?;
-            let mut ids = Vec::with_capacity(items.len());
-            for (id, item) in (first..).zip(items) {
+            for (id, item) in (first..).zip(kept) {
                 let record = Record {
                     destination: item.destination,
                     group: item.group,
@@ -270,9 +318,17 @@ impl Store for EmbeddedStore {
                     last_error: None,
                 };
                 Self::insert_queued(txn, id, &record)?;
-                ids.push(id);
             }
-            Ok(ids)
+            let mut next = first;
+            Ok(ids
+                .into_iter()
+                .map(|fresh| {
+                    fresh.then(|| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect())
         })
     }
 
@@ -450,31 +506,7 @@ impl Store for EmbeddedStore {
 
     fn claim_dedup(&self, key: &str, ttl: Duration, now: SystemTime) -> Result<bool, StoreError> {
         let now_ms = to_millis(now);
-        let expiry = now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
-        self.write("claim_dedup", |txn| {
-            let mut claims = txn.open_table(DEDUP)?;
-            let mut by_expiry = txn.open_table(DEDUP_EXPIRY)?;
-            let existing = claims.get(key)?.map(|v| v.value());
-            if let Some(old) = existing {
-                if old > now_ms {
-                    return Ok(false);
-                }
-                by_expiry.remove((old, key))?;
-            }
-            claims.insert(key, expiry)?;
-            by_expiry.insert((expiry, key), ())?;
-            // Lazy pruning of a few other expired claims.
-            let expired: Vec<(u64, String)> = by_expiry
-                .range(..(now_ms.saturating_add(1), ""))?
-                .take(DEDUP_PRUNE_BATCH)
-                .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_string())))
-                .collect::<Result<_, _>>()?;
-            for (at, k) in expired {
-                by_expiry.remove((at, k.as_str()))?;
-                claims.remove(k.as_str())?;
-            }
-            Ok(true)
-        })
+        self.write("claim_dedup", |txn| Self::claim(txn, key, ttl, now_ms))
     }
 
     fn thread(&self, destination: &str, group_key: &str) -> Result<Option<String>, StoreError> {
@@ -552,20 +584,21 @@ mod tests {
     fn a_corrupt_record_is_an_error_naming_it_not_a_panic() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = EmbeddedStore::open(&dir.path().join("s.redb")).expect("open");
-        let ids = store
+        let id = store
             .enqueue(
                 vec![NewDelivery {
                     destination: "d".into(),
                     group: group("g"),
+                    dedup: None,
                 }],
                 SystemTime::UNIX_EPOCH,
             )
-            .expect("enqueue");
+            .expect("enqueue")[0]
+            .expect("no dedup key");
         // Overwrite the record with bytes that are not a Record.
         store
             .write("test", |txn| {
-                txn.open_table(QUEUE)?
-                    .insert(ids[0], b"{not json".as_slice())?;
+                txn.open_table(QUEUE)?.insert(id, b"{not json".as_slice())?;
                 Ok(())
             })
             .expect("overwrite");
@@ -575,7 +608,7 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(
             err.to_string()
-                .contains(&format!("corrupt record queue/{}", ids[0])),
+                .contains(&format!("corrupt record queue/{id}")),
             "{err}"
         );
         // The failed lease leased nothing.
@@ -626,11 +659,12 @@ mod tests {
         let item = || NewDelivery {
             destination: "d".into(),
             group: group("g"),
+            dedup: None,
         };
         let first = store
             .enqueue(vec![item()], SystemTime::UNIX_EPOCH)
             .expect("enqueue");
-        store.ack(first[0]).expect("ack");
+        store.ack(first[0].expect("queued")).expect("ack");
         drop(store);
         let store = EmbeddedStore::open(&path).expect("reopen");
         let second = store

@@ -40,6 +40,18 @@ pub struct Delivery {
 pub struct NewDelivery {
     pub destination: String,
     pub group: model::Group,
+    /// Deduplication: when set and a live claim on the key exists, the item is not queued;
+    /// otherwise it is queued and the key claimed, in the same atomic write.
+    pub dedup: Option<Dedup>,
+}
+
+/// A deduplication claim taken with an enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dedup {
+    /// The claim's key (destination and the group's dedup key).
+    pub key: String,
+    /// How long the claim lives.
+    pub ttl: Duration,
 }
 
 /// A delivery that was given up on, with why and when.
@@ -85,10 +97,15 @@ pub enum StoreError {
 /// Durable state of the router. Implementations are shared between the HTTP handlers and the
 /// delivery workers, so every method takes `&self` and is safe to call concurrently.
 pub trait Store: Send + Sync {
-    /// Durably appends all items (one inbound webhook's deliveries) atomically, all or nothing,
-    /// and returns their ids in order. Returns only once the data is on disk: the caller may
-    /// acknowledge the webhook afterwards.
-    fn enqueue(&self, items: Vec<NewDelivery>, now: SystemTime) -> Result<Vec<u64>, StoreError>;
+    /// Durably appends all items (one or more inbound webhooks' deliveries) atomically, all or
+    /// nothing, and returns their ids in order: `None` for an item dropped as a duplicate (its
+    /// `dedup` key had a live claim, possibly taken by an earlier item of the same call). Returns
+    /// only once the data is on disk: the caller may acknowledge the webhooks afterwards.
+    fn enqueue(
+        &self,
+        items: Vec<NewDelivery>,
+        now: SystemTime,
+    ) -> Result<Vec<Option<u64>>, StoreError>;
 
     /// Leases up to `max` ready deliveries of `destination` (not leased, `not_before <= now`) in
     /// id order. A leased delivery is not returned again until it is acked, retried or

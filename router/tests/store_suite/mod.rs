@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use beacon_router::model::{Alert, Group, Source, Status};
-use beacon_router::store::{NewDelivery, Store, StoreError};
+use beacon_router::store::{Dedup, NewDelivery, Store, StoreError};
 
 /// Makes stores for the suite.
 pub trait StoreFactory {
@@ -29,6 +29,7 @@ macro_rules! store_suite_tests {
             enqueue_of_nothing_is_a_no_op,
             unknown_ids_are_not_found,
             dedup_claim_and_expiry,
+            enqueue_with_dedup_keys_drops_duplicates_atomically,
             threads_per_destination_and_group,
             reopen_returns_leases_and_keeps_everything,
             healthy_when_open,
@@ -86,7 +87,16 @@ fn item(destination: &str, key: &str) -> NewDelivery {
     NewDelivery {
         destination: destination.to_string(),
         group: group(key),
+        dedup: None,
     }
+}
+
+/// The ids of an enqueue in which nothing was a duplicate.
+fn queued(r: Result<Vec<Option<u64>>, StoreError>) -> Vec<u64> {
+    must(r, "enqueue")
+        .into_iter()
+        .map(|id| id.unwrap_or_else(|| panic!("an item without a dedup key was dropped")))
+        .collect()
 }
 
 fn must<T>(r: Result<T, StoreError>, what: &str) -> T {
@@ -102,14 +112,11 @@ fn keys(ds: &[beacon_router::store::Delivery]) -> Vec<String> {
 
 pub fn fifo_lease_order_per_destination(f: &dyn StoreFactory) {
     let s = f.fresh();
-    let a = must(
-        s.enqueue(vec![item("a/slack/0", "1"), item("b/slack/0", "x")], t0()),
-        "enqueue",
-    );
+    let a = queued(s.enqueue(vec![item("a/slack/0", "1"), item("b/slack/0", "x")], t0()));
     assert_eq!(a.len(), 2);
     assert!(a[0] < a[1], "ids grow within one enqueue: {a:?}");
-    let b = must(s.enqueue(vec![item("a/slack/0", "2")], t0()), "enqueue");
-    let c = must(s.enqueue(vec![item("a/slack/0", "3")], t0()), "enqueue");
+    let b = queued(s.enqueue(vec![item("a/slack/0", "2")], t0()));
+    let c = queued(s.enqueue(vec![item("a/slack/0", "3")], t0()));
     assert!(a[1] < b[0] && b[0] < c[0], "ids grow across enqueues");
 
     let first = must(s.lease("a/slack/0", t0(), 2), "lease");
@@ -127,16 +134,13 @@ pub fn fifo_lease_order_per_destination(f: &dyn StoreFactory) {
     assert_eq!(keys(&other), ["x"]);
     assert!(must(s.lease("nowhere", t0(), 10), "lease").is_empty());
     // max 0 leases nothing.
-    must(s.enqueue(vec![item("c", "c")], t0()), "enqueue");
+    queued(s.enqueue(vec![item("c", "c")], t0()));
     assert!(must(s.lease("c", t0(), 0), "lease").is_empty());
 }
 
 pub fn leases_are_exclusive_until_ack_or_retry(f: &dyn StoreFactory) {
     let s = f.fresh();
-    let ids = must(
-        s.enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0()),
-        "enqueue",
-    );
+    let ids = queued(s.enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0()));
     let leased = must(s.lease("d", t0(), 10), "lease");
     assert_eq!(leased.len(), 3);
     assert!(
@@ -159,10 +163,7 @@ pub fn leases_are_exclusive_until_ack_or_retry(f: &dyn StoreFactory) {
 
 pub fn retry_delays_by_not_before_and_counts_attempts(f: &dyn StoreFactory) {
     let s = f.fresh();
-    let ids = must(
-        s.enqueue(vec![item("d", "1"), item("d", "2")], t0()),
-        "enqueue",
-    );
+    let ids = queued(s.enqueue(vec![item("d", "1"), item("d", "2")], t0()));
     must(s.lease("d", t0(), 1), "lease");
     must(
         s.retry(ids[0], t0() + secs(30), "503 service unavailable"),
@@ -194,10 +195,7 @@ pub fn retry_delays_by_not_before_and_counts_attempts(f: &dyn StoreFactory) {
 
 pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
     let s = f.fresh();
-    let ids = must(
-        s.enqueue(vec![item("d", "1"), item("d", "2"), item("e", "3")], t0()),
-        "enqueue",
-    );
+    let ids = queued(s.enqueue(vec![item("d", "1"), item("d", "2"), item("e", "3")], t0()));
     must(s.lease("d", t0(), 10), "lease");
     must(s.retry(ids[0], t0(), "429"), "retry");
     must(
@@ -247,11 +245,8 @@ pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
 pub fn depth_and_oldest(f: &dyn StoreFactory) {
     let s = f.fresh();
     assert_eq!(must(s.depth("d"), "depth"), (0, None));
-    let a = must(s.enqueue(vec![item("d", "1")], t0()), "enqueue");
-    must(
-        s.enqueue(vec![item("d", "2"), item("x", "x")], t0() + secs(5)),
-        "enqueue",
-    );
+    let a = queued(s.enqueue(vec![item("d", "1")], t0()));
+    queued(s.enqueue(vec![item("d", "2"), item("x", "x")], t0() + secs(5)));
     assert_eq!(must(s.depth("d"), "depth"), (2, Some(t0())));
     // Leased deliveries still count: they are not delivered yet.
     must(s.lease("d", t0() + secs(5), 10), "lease");
@@ -264,18 +259,15 @@ pub fn depth_and_oldest(f: &dyn StoreFactory) {
 pub fn destinations_with_queued_items(f: &dyn StoreFactory) {
     let s = f.fresh();
     assert!(must(s.destinations(), "destinations").is_empty());
-    let ids = must(
-        s.enqueue(
-            vec![
-                item("ops/slack/0", "1"),
-                item("payments/google_chat/1", "2"),
-                item("ops/slack/0", "3"),
-                item("ops/slack", "4"),
-            ],
-            t0(),
-        ),
-        "enqueue",
-    );
+    let ids = queued(s.enqueue(
+        vec![
+            item("ops/slack/0", "1"),
+            item("payments/google_chat/1", "2"),
+            item("ops/slack/0", "3"),
+            item("ops/slack", "4"),
+        ],
+        t0(),
+    ));
     assert_eq!(
         must(s.destinations(), "destinations"),
         ["ops/slack", "ops/slack/0", "payments/google_chat/1"]
@@ -287,7 +279,7 @@ pub fn destinations_with_queued_items(f: &dyn StoreFactory) {
 
 pub fn enqueue_of_nothing_is_a_no_op(f: &dyn StoreFactory) {
     let s = f.fresh();
-    assert!(must(s.enqueue(Vec::new(), t0()), "enqueue").is_empty());
+    assert!(queued(s.enqueue(Vec::new(), t0())).is_empty());
     assert!(must(s.destinations(), "destinations").is_empty());
 }
 
@@ -348,6 +340,55 @@ pub fn dedup_claim_and_expiry(f: &dyn StoreFactory) {
     ));
 }
 
+pub fn enqueue_with_dedup_keys_drops_duplicates_atomically(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let with_key = |dest: &str, key: &str, dedup: &str| NewDelivery {
+        dedup: Some(Dedup {
+            key: dedup.to_string(),
+            ttl: secs(60),
+        }),
+        ..item(dest, key)
+    };
+    // Two identical items in one call (an HA pair's webhooks batched together): one kept.
+    let ids = must(
+        s.enqueue(
+            vec![
+                with_key("d", "1", "d|k1"),
+                with_key("d", "1b", "d|k1"),
+                with_key("e", "2", "e|k1"),
+            ],
+            t0(),
+        ),
+        "enqueue",
+    );
+    assert!(
+        ids[0].is_some() && ids[1].is_none() && ids[2].is_some(),
+        "{ids:?}"
+    );
+    assert!(ids[0] < ids[2], "kept items still get growing ids: {ids:?}");
+    // Later, within the window: dropped; the queue holds only the first.
+    let again = must(
+        s.enqueue(vec![with_key("d", "1c", "d|k1")], t0() + secs(30)),
+        "enqueue",
+    );
+    assert_eq!(again, [None]);
+    assert_eq!(
+        keys(&must(s.lease("d", t0() + secs(30), 10), "lease")),
+        ["1"]
+    );
+    // A plain claim sees the enqueue's claim.
+    assert!(!must(
+        s.claim_dedup("e|k1", secs(1), t0() + secs(59)),
+        "claim"
+    ));
+    // After the window: queued again.
+    let later = must(
+        s.enqueue(vec![with_key("d", "1d", "d|k1")], t0() + secs(61)),
+        "enqueue",
+    );
+    assert!(later[0].is_some(), "{later:?}");
+}
+
 pub fn threads_per_destination_and_group(f: &dyn StoreFactory) {
     let s = f.fresh();
     assert_eq!(must(s.thread("d", "g"), "thread"), None);
@@ -372,18 +413,15 @@ pub fn threads_per_destination_and_group(f: &dyn StoreFactory) {
 
 pub fn reopen_returns_leases_and_keeps_everything(f: &dyn StoreFactory) {
     let s = f.fresh();
-    let ids = must(
-        s.enqueue(
-            vec![
-                item("d", "1"),
-                item("d", "2"),
-                item("d", "3"),
-                item("e", "4"),
-            ],
-            t0(),
-        ),
-        "enqueue",
-    );
+    let ids = queued(s.enqueue(
+        vec![
+            item("d", "1"),
+            item("d", "2"),
+            item("d", "3"),
+            item("e", "4"),
+        ],
+        t0(),
+    ));
     let leased = must(s.lease("d", t0(), 2), "lease");
     assert_eq!(keys(&leased), ["1", "2"]);
     must(s.ack(ids[0]), "ack");
@@ -404,13 +442,13 @@ pub fn reopen_returns_leases_and_keeps_everything(f: &dyn StoreFactory) {
     assert_eq!(dead[0].delivery.id, ids[3]);
     assert!(!must(s.claim_dedup("k", secs(60), t0() + secs(1)), "claim"));
     assert_eq!(must(s.thread("d", "g"), "thread").as_deref(), Some("ts"));
-    let next = must(s.enqueue(vec![item("d", "5")], t0()), "enqueue");
+    let next = queued(s.enqueue(vec![item("d", "5")], t0()));
     assert!(next[0] > ids[3], "ids are never reused");
 }
 
 pub fn healthy_when_open(f: &dyn StoreFactory) {
     let s = f.fresh();
     assert!(s.healthy());
-    must(s.enqueue(vec![item("d", "1")], t0()), "enqueue");
+    queued(s.enqueue(vec![item("d", "1")], t0()));
     assert!(s.healthy());
 }

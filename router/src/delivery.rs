@@ -181,8 +181,11 @@ async fn step(
     let batch = match &pacing {
         Some((_, rate)) => {
             let n = name.to_string();
-            let (depth, _) = on_store(app, move |s| s.depth(&n)).await?;
-            digest::batch_size(depth, *rate, digest_after.as_secs_f64())
+            let (depth, oldest) = on_store(app, move |s| s.depth(&n)).await?;
+            let age = oldest
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or_default();
+            digest::batch_size(depth, age.as_secs_f64(), *rate, digest_after.as_secs_f64())
         }
         None => 1,
     };

@@ -12,14 +12,18 @@ use crate::model::{Group, LabelSet, Status};
 /// Most notifications folded into one digest.
 pub const MAX_PER_DIGEST: usize = 500;
 
-/// How many notifications each message should carry for a backlog of `depth` at `rate` to
-/// drain within `within_secs`: 1 while the rate keeps up (no digest), else enough per message.
-pub fn batch_size(depth: usize, rate: Rate, within_secs: f64) -> usize {
-    let capacity = f64::from(rate.burst) + rate.per_second * within_secs;
-    if (depth as f64) <= capacity || depth < 2 {
+/// How many notifications the next message should carry so that a backlog of `depth`, whose
+/// oldest entry has waited `oldest_age_secs`, is out within `within_secs` of that entry's
+/// arrival at `rate`: 1 while the rate keeps up (no digest), else enough per message. As the
+/// backlog ages the remaining messages get fewer and the digests larger, so a storm drains on
+/// time instead of tapering off into a trickle.
+pub fn batch_size(depth: usize, oldest_age_secs: f64, rate: Rate, within_secs: f64) -> usize {
+    let remaining_secs = (within_secs - oldest_age_secs).max(0.0);
+    // The burst is left out: after a pause or a restart the bucket may not have it.
+    let messages = (rate.per_second * remaining_secs).floor().max(1.0);
+    if (depth as f64) <= messages || depth < 2 {
         return 1;
     }
-    let messages = capacity.floor().max(1.0);
     ((depth as f64 / messages).ceil() as usize).clamp(2, MAX_PER_DIGEST)
 }
 
@@ -97,18 +101,36 @@ mod tests {
 
     #[test]
     fn no_digest_while_the_rate_keeps_up() {
-        assert_eq!(batch_size(0, SLACK, 60.0), 1);
-        assert_eq!(batch_size(63, SLACK, 60.0), 1);
+        assert_eq!(batch_size(0, 0.0, SLACK, 60.0), 1);
+        assert_eq!(batch_size(1, 3600.0, SLACK, 60.0), 1);
+        assert_eq!(batch_size(60, 0.0, SLACK, 60.0), 1);
+        assert_eq!(batch_size(10, 50.0, SLACK, 60.0), 1);
     }
 
     #[test]
     fn a_backlog_is_spread_over_what_the_rate_allows() {
-        // 600 pending at 1/s within 60 s: 63 messages' worth, so 10 per message.
-        assert_eq!(batch_size(600, SLACK, 60.0), 10);
-        assert_eq!(batch_size(64, SLACK, 60.0), 2);
-        assert_eq!(batch_size(10_000_000, SLACK, 60.0), MAX_PER_DIGEST);
-        // A zero delay digests everything beyond the burst.
-        assert_eq!(batch_size(9, SLACK, 0.0), 3);
+        // 600 pending at 1/s within 60 s: 60 messages' worth, so 10 per message.
+        assert_eq!(batch_size(600, 0.0, SLACK, 60.0), 10);
+        assert_eq!(batch_size(61, 0.0, SLACK, 60.0), 2);
+        assert_eq!(batch_size(10_000_000, 0.0, SLACK, 60.0), MAX_PER_DIGEST);
+        // A zero delay, or a backlog already past it: everything left in one message.
+        assert_eq!(batch_size(9, 0.0, SLACK, 0.0), 9);
+        assert_eq!(batch_size(40, 61.0, SLACK, 60.0), 40);
+    }
+
+    #[test]
+    fn a_storm_drains_within_the_delay() {
+        // 600 arrive at once; one message per second; count the messages until empty.
+        let mut depth = 600usize;
+        let mut t = 0.0;
+        let mut messages = 0;
+        while depth > 0 {
+            depth -= batch_size(depth, t, SLACK, 60.0).min(depth);
+            messages += 1;
+            t += 1.0;
+        }
+        assert!(messages <= 60, "{messages} messages");
+        assert!(t <= 60.0, "drained after {t} s");
     }
 
     #[test]

@@ -1,0 +1,228 @@
+//! Harness for the router's end-to-end tests: the real `beacon-router` binary started on a free
+//! loopback port with a config written for the test, Alertmanager payloads built to order, and
+//! small HTTP helpers. Stand-ins for Slack and Google Chat come from `beacon_e2e::standin`.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use beacon_e2e::{free_port, http_client, wait_for, Server};
+use serde_json::{json, Value};
+
+/// The bearer token every test router expects from Alertmanager.
+pub const AM_TOKEN: &str = "am-test-token-5f2c";
+/// The Slack bot token of the stand-in.
+pub const SLACK_TOKEN: &str = "xoxb-test-router-token";
+
+/// A running router.
+pub struct Router {
+    pub server: Server,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Router {
+    /// Writes `config_body` (YAML without `listen` and `storage`, which the harness adds) into
+    /// a fresh directory holding the secrets files, and starts the router on it.
+    pub fn start(config_body: &str) -> Router {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        write_secrets(&dir);
+        let port = free_port();
+        let config = dir.join("router.yaml");
+        std::fs::write(&config, full_config(port, &dir, config_body)).expect("write config");
+        let mut r = Router {
+            server: start_process(&config, &dir),
+            port,
+            dir,
+            config,
+            _tmp: Some(tmp),
+        };
+        r.wait_ready();
+        r
+    }
+
+    /// Starts the router again on the same directory and config (after a kill).
+    pub fn restart(&mut self) {
+        self.server = start_process(&self.config, &self.dir);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let url = self.url("/readyz");
+        if let Err(e) = self.server.wait_ready(&url) {
+            panic!("router not ready: {e}");
+        }
+    }
+
+    /// Rewrites the config (same listen and storage).
+    pub fn write_config(&self, config_body: &str) {
+        std::fs::write(&self.config, full_config(self.port, &self.dir, config_body))
+            .expect("write config");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// POSTs an Alertmanager webhook with the test token; returns status and body.
+    pub fn alertmanager(&self, body: &Value) -> (u16, String) {
+        post(
+            &self.url("/webhooks/alertmanager"),
+            body.to_string().into_bytes(),
+            &[("Authorization", &format!("Bearer {AM_TOKEN}"))],
+        )
+    }
+
+    /// The router's metrics text.
+    pub fn metrics(&self) -> String {
+        beacon_e2e::get_text(&self.url("/metrics")).expect("metrics")
+    }
+
+    /// The sum of a metric's samples whose line contains every one of `parts`.
+    pub fn metric_sum(&self, name: &str, parts: &[&str]) -> f64 {
+        sum_metric(&self.metrics(), name, parts)
+    }
+
+    /// Sends a signal to the router process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.server.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
+    /// Runs the router binary with `args` (and `--config`) and returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_beacon-router"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .expect("run beacon-router");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Waits until `f` holds, failing with the router's log.
+    pub fn wait(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        if let Err(e) = wait_for(what, timeout, || f().then_some(())) {
+            panic!("{e}\nrouter log:\n{}", self.server.log());
+        }
+    }
+}
+
+fn start_process(config: &Path, dir: &Path) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_beacon-router"));
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--log.level")
+        .arg("debug");
+    Server::start("beacon-router", cmd, dir).expect("start router")
+}
+
+fn write_secrets(dir: &Path) {
+    std::fs::write(dir.join("am-token"), format!("{AM_TOKEN}\n")).expect("secret");
+    std::fs::write(dir.join("sentry-secret"), "beacon-test-client-secret\n").expect("secret");
+    std::fs::write(dir.join("slack-token"), format!("{SLACK_TOKEN}\n")).expect("secret");
+}
+
+fn full_config(port: u16, dir: &Path, body: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:{port}\nstorage:\n  path: {data}\n{body}",
+        data = dir.join("data").display()
+    )
+}
+
+/// Writes a secret file under the router's directory and returns its path as YAML text.
+pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, value).expect("write secret");
+    p.display().to_string()
+}
+
+/// POSTs raw bytes with headers; returns status and body.
+pub fn post(url: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut req = http_client()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().expect("post");
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
+}
+
+/// The sum of samples of `name` whose line contains all `parts`.
+pub fn sum_metric(text: &str, name: &str, parts: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{') | Some(b' '))
+        })
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// An alert of a payload: (alertname-suffix/fingerprint, firing?).
+pub struct A<'a> {
+    pub name: &'a str,
+    pub firing: bool,
+}
+
+/// An Alertmanager 0.25 webhook (version 4) for group `group` with `alerts`.
+pub fn am_payload(group: &str, alerts: &[A<'_>], extra_labels: &[(&str, &str)]) -> Value {
+    let firing = alerts.iter().any(|a| a.firing);
+    let mut common = serde_json::Map::new();
+    common.insert("alertname".into(), json!(group));
+    common.insert("severity".into(), json!("critical"));
+    for (k, v) in extra_labels {
+        common.insert((*k).into(), json!(v));
+    }
+    let items: Vec<Value> = alerts
+        .iter()
+        .map(|a| {
+            let mut labels = common.clone();
+            labels.insert("instance".into(), json!(a.name));
+            json!({
+                "status": if a.firing { "firing" } else { "resolved" },
+                "labels": labels,
+                "annotations": {"summary": format!("{group} on {}", a.name)},
+                "startsAt": "2026-11-24T01:00:00Z",
+                "endsAt": if a.firing { "0001-01-01T00:00:00Z" } else { "2026-11-24T01:10:00Z" },
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+                "fingerprint": format!("{:016x}", fnv(&format!("{group}/{}", a.name))),
+            })
+        })
+        .collect();
+    json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{group}\"}}"),
+        "truncatedAlerts": 0,
+        "status": if firing { "firing" } else { "resolved" },
+        "receiver": "beacon",
+        "groupLabels": {"alertname": group},
+        "commonLabels": common,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": items,
+    })
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}

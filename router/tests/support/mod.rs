@@ -52,6 +52,18 @@ impl Router {
         self.wait_ready();
     }
 
+    /// Runs `f` (which should end the process, e.g. by a signal), waits for the exit, and
+    /// starts the router again.
+    pub fn restart_after(&mut self, f: impl FnOnce(&Router)) {
+        f(self);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.server.check_running().is_ok() {
+            assert!(std::time::Instant::now() < deadline, "router did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.restart();
+    }
+
     fn wait_ready(&mut self) {
         let url = self.url("/readyz");
         if let Err(e) = self.server.wait_ready(&url) {

@@ -270,10 +270,7 @@ async fn step(
                     .with_label_values(&labels)
                     .observe(latency.as_secs_f64());
             }
-            app.metrics
-                .sent
-                .with_label_values(&labels)
-                .inc_by(fresh.len() as u64);
+            // Digest counters first: a reader that sees `sent` complete sees them too.
             if is_digest {
                 app.metrics.digests.with_label_values(&labels).inc();
                 app.metrics
@@ -281,6 +278,10 @@ async fn step(
                     .with_label_values(&labels)
                     .inc_by(fresh.len() as u64);
             }
+            app.metrics
+                .sent
+                .with_label_values(&labels)
+                .inc_by(fresh.len() as u64);
             tracing::debug!(destination = %name, notifications = fresh.len(), "delivered");
         }
         Err(e) => {

@@ -614,3 +614,63 @@ fn sigterm_finishes_the_in_flight_send_and_keeps_the_rest_queued() {
     assert!(texts[0].contains("Slow"), "{texts:?}");
     assert_eq!(slack.messages().len(), 3, "nothing sent twice");
 }
+
+#[test]
+fn a_failing_template_falls_back_to_the_default_message_and_is_counted() {
+    let slack = slack(&["C1"]);
+    let r = router_with(
+        |dir| {
+            // Valid syntax, fails at render time: dividing by zero.
+            format!(
+                "{}    templates:\n      slack_text: \"{{{{ 1 // 0 }}}} {{{{ title }}}}\"\n",
+                slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string())
+            )
+        },
+        "",
+    );
+    assert_eq!(
+        r.alertmanager(&am_payload("Templated", &[A { name: "a", firing: true }], &[])).0,
+        200
+    );
+    let msgs = slack.wait_for_messages(1, WAIT).expect("delivered anyway");
+    assert!(msgs[0].text.as_deref().unwrap_or("").contains("Templated"));
+    r.wait("template error counted", WAIT, || {
+        r.metric_sum("beacon_router_template_errors_total", &["receiver=\"team\""]) == 1.0
+    });
+    assert!(r.server.log().contains("custom template failed"));
+}
+
+#[test]
+fn send_test_sends_a_sample_through_every_integration_of_a_receiver() {
+    let slack = slack(&["C1"]);
+    let chat = chat();
+    let chat_url = chat.webhook_url("S1");
+    let r = router_with(
+        |dir| {
+            let url_file = secret_file(dir, "chat-url", &chat_url);
+            format!(
+                "{}    google_chat:\n      - webhook_url_file: {url_file}\n",
+                slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string())
+            )
+        },
+        "",
+    );
+    let (code, out, err) = r.cli(&["send-test", "--receiver", "team"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("team/slack/0: sent") && out.contains("team/google_chat/0: sent"), "{out}");
+    assert!(slack.messages()[0]
+        .text
+        .as_deref()
+        .unwrap_or("")
+        .contains("BeaconRouterTest"));
+    assert_eq!(chat.messages().len(), 1);
+    // A failing destination is reported, with the reason, and the exit code says so.
+    slack.inject(Fault::Status(500), 1);
+    let (code, out, _) = r.cli(&["send-test", "--receiver", "team"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("team/slack/0: FAILED: server_error: http 500"), "{out}");
+    assert!(!out.contains(SLACK_TOKEN) && !out.contains("token-S1"));
+    let (code, _, err) = r.cli(&["send-test", "--receiver", "nobody"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no receiver named \"nobody\" (receivers: team)"), "{err}");
+}

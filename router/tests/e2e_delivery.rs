@@ -629,13 +629,24 @@ fn a_failing_template_falls_back_to_the_default_message_and_is_counted() {
         "",
     );
     assert_eq!(
-        r.alertmanager(&am_payload("Templated", &[A { name: "a", firing: true }], &[])).0,
+        r.alertmanager(&am_payload(
+            "Templated",
+            &[A {
+                name: "a",
+                firing: true
+            }],
+            &[]
+        ))
+        .0,
         200
     );
     let msgs = slack.wait_for_messages(1, WAIT).expect("delivered anyway");
     assert!(msgs[0].text.as_deref().unwrap_or("").contains("Templated"));
     r.wait("template error counted", WAIT, || {
-        r.metric_sum("beacon_router_template_errors_total", &["receiver=\"team\""]) == 1.0
+        r.metric_sum(
+            "beacon_router_template_errors_total",
+            &["receiver=\"team\""],
+        ) == 1.0
     });
     assert!(r.server.log().contains("custom template failed"));
 }
@@ -657,7 +668,10 @@ fn send_test_sends_a_sample_through_every_integration_of_a_receiver() {
     );
     let (code, out, err) = r.cli(&["send-test", "--receiver", "team"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("team/slack/0: sent") && out.contains("team/google_chat/0: sent"), "{out}");
+    assert!(
+        out.contains("team/slack/0: sent") && out.contains("team/google_chat/0: sent"),
+        "{out}"
+    );
     assert!(slack.messages()[0]
         .text
         .as_deref()
@@ -668,9 +682,87 @@ fn send_test_sends_a_sample_through_every_integration_of_a_receiver() {
     slack.inject(Fault::Status(500), 1);
     let (code, out, _) = r.cli(&["send-test", "--receiver", "team"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("team/slack/0: FAILED: server_error: http 500"), "{out}");
+    assert!(
+        out.contains("team/slack/0: FAILED: server_error: http 500"),
+        "{out}"
+    );
     assert!(!out.contains(SLACK_TOKEN) && !out.contains("token-S1"));
     let (code, _, err) = r.cli(&["send-test", "--receiver", "nobody"]);
     assert_eq!(code, 1);
-    assert!(err.contains("no receiver named \"nobody\" (receivers: team)"), "{err}");
+    assert!(
+        err.contains("no receiver named \"nobody\" (receivers: team)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn legacy_sentry_plugin_by_url_token_to_a_slack_incoming_webhook() {
+    let slack = slack(&["C1"]);
+    let hook = slack.webhook_url("/services/T0/B0/hook");
+    let r = router_with(
+        |dir| {
+            let f = secret_file(dir, "hook-url", &hook);
+            format!("    slack:\n      - webhook_url_file: {f}\n")
+        },
+        "",
+    );
+    // Enable the legacy plugin's token beside the signed integration.
+    let token = "legacy-token-9d1";
+    secret_file(&r.dir, "legacy-token", token);
+    let d = r.dir.display();
+    r.edit_config(|body| {
+        body.replace(
+            "    client_secret_file:",
+            &format!("    legacy_token_file: {d}/legacy-token\n    client_secret_file:"),
+        )
+    });
+    assert_eq!(post(&r.url("/-/reload"), Vec::new(), &[]).0, 200);
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/sentry");
+    let body = std::fs::read(format!("{fixtures}/legacy-plugin.body.json")).expect("fixture");
+    let url = r.url("/webhooks/sentry");
+    let (code, out) = post(&format!("{url}?token=wrong"), body.clone(), &[]);
+    assert_eq!(
+        (code, out.trim()),
+        (401, "unauthorized: token does not match")
+    );
+    let (code, out) = post(&format!("{url}?token={token}"), body, &[]);
+    assert_eq!(code, 200, "{out}");
+    let msgs = slack.wait_for_messages(1, WAIT).expect("webhook delivery");
+    assert_eq!(msgs[0].channel, "CHOOK");
+    assert!(
+        !r.server.log().contains(&hook),
+        "the hook URL stays out of the log"
+    );
+    assert!(!r.server.log().contains(token));
+}
+
+#[test]
+fn notifications_older_than_max_age_are_dead_lettered() {
+    let slack = slack(&["C1"]);
+    let r = router_with(
+        |dir| slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string()),
+        "  max_age: 1s\n",
+    );
+    slack.inject(Fault::Status(503), 1000);
+    assert_eq!(
+        r.alertmanager(&am_payload(
+            "Stale",
+            &[A {
+                name: "a",
+                firing: true
+            }],
+            &[]
+        ))
+        .0,
+        200
+    );
+    r.wait("dead-lettered by age", WAIT, || {
+        r.metric_sum("beacon_router_dead_letters_total", &["reason=\"max_age\""]) == 1.0
+    });
+    let (_, out, _) = r.cli(&["dead-letters", "list"]);
+    assert!(out.contains("reason: undelivered after 1s"), "{out}");
+    assert!(
+        out.contains("server_error: http 503"),
+        "the last error is kept: {out}"
+    );
 }

@@ -77,6 +77,16 @@ impl Router {
             .expect("write config");
     }
 
+    /// Rewrites the config body (what follows `listen` and `storage`) with `f`.
+    pub fn edit_config(&self, f: impl FnOnce(&str) -> String) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let header = full_config(self.port, &self.dir, "");
+        let body = text
+            .strip_prefix(&header)
+            .expect("config written by the harness");
+        self.write_config(&f(body));
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -92,16 +92,63 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
-    /// Directory of the embedded store (queue, dedup keys, Slack thread timestamps).
+    /// Directory of the embedded store (queue, dedup keys, Slack thread timestamps). Unused
+    /// when `redis` is set.
     pub path: PathBuf,
+    /// Share all state through Redis instead, so several replicas can run side by side.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for Storage {
     fn default() -> Self {
         Self {
             path: DEFAULT_STORAGE_PATH.into(),
+            redis: None,
         }
     }
+}
+
+/// Default `storage.redis.key_prefix`.
+pub const DEFAULT_REDIS_PREFIX: &str = "beacon:";
+/// Default `storage.redis.claim_after`.
+pub const DEFAULT_CLAIM_AFTER: Duration = Duration::from_secs(30);
+
+/// The Redis store as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port[/db]` or `rediss://` (TLS). No password in it: use `password_file`.
+    pub url: String,
+    /// File holding the Redis password (`requirepass` / ACL user's password).
+    pub password_file: Option<PathBuf>,
+    /// Prefix of every key, so several routers can share one Redis. Default `beacon:`.
+    #[serde(default = "default_redis_prefix")]
+    pub key_prefix: String,
+    /// A delivery leased by a replica that has not finished it within this time is taken over
+    /// by another (the replica is presumed dead). Longer than the slowest send. Default 30s.
+    #[serde(default = "default_claim_after", deserialize_with = "duration")]
+    pub claim_after: Duration,
+}
+
+fn default_redis_prefix() -> String {
+    DEFAULT_REDIS_PREFIX.to_owned()
+}
+
+fn default_claim_after() -> Duration {
+    DEFAULT_CLAIM_AFTER
+}
+
+/// The Redis store, ready to connect.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// The URL (without a password).
+    pub url: String,
+    /// The password, if any.
+    pub password: Option<Secret>,
+    /// Key prefix.
+    pub key_prefix: String,
+    /// Idle time after which another replica's lease is taken over.
+    pub claim_after: Duration,
 }
 
 /// Inbound endpoints.
@@ -354,6 +401,8 @@ pub struct Loaded {
     pub listen: SocketAddr,
     /// Embedded store directory.
     pub storage_path: PathBuf,
+    /// The Redis store, when configured (then `storage_path` is unused).
+    pub redis: Option<RedisSettings>,
     /// Alertmanager endpoint credentials.
     pub alertmanager_auth: AlertmanagerAuth,
     /// Sentry integration client secret.
@@ -524,8 +573,36 @@ impl Config {
                 format!("invalid listen address {:?}: {e}", self.listen),
             );
         }
-        if self.storage.path.as_os_str().is_empty() {
-            v.add("storage.path", "must not be empty".into());
+        match &self.storage.redis {
+            None if self.storage.path.as_os_str().is_empty() => {
+                v.add("storage.path", "must not be empty".into());
+            }
+            None => {}
+            Some(r) => {
+                let scheme_ok = r.url.starts_with("redis://") || r.url.starts_with("rediss://");
+                if !scheme_ok {
+                    v.add(
+                        "storage.redis.url",
+                        "must start with redis:// or rediss:// (TLS)".into(),
+                    );
+                } else if r
+                    .url
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.split('/').next().unwrap_or("").contains('@'))
+                {
+                    // Never quote the URL here: it holds a credential.
+                    v.add(
+                        "storage.redis.url",
+                        "must not contain credentials: put the password in storage.redis.password_file".into(),
+                    );
+                }
+                if r.key_prefix.is_empty() {
+                    v.add("storage.redis.key_prefix", "must not be empty".into());
+                }
+                if r.claim_after.is_zero() {
+                    v.add("storage.redis.claim_after", "must be greater than 0".into());
+                }
+            }
         }
         if self.inbound.max_body_bytes == 0 {
             v.add("inbound.max_body_bytes", "must be greater than 0".into());
@@ -639,6 +716,12 @@ impl Config {
                 password,
             })
         });
+        let redis = self.storage.redis.as_ref().map(|r| RedisSettings {
+            url: r.url.clone(),
+            password: v.file_opt("storage.redis.password_file", &r.password_file),
+            key_prefix: r.key_prefix.clone(),
+            claim_after: r.claim_after,
+        });
         let sentry = &self.inbound.sentry;
         let sentry_client_secret = v.file_opt(
             "inbound.sentry.client_secret_file",
@@ -668,6 +751,7 @@ impl Config {
             (Some(listen), Some(route)) if v.0.is_empty() => Ok(Loaded {
                 listen,
                 storage_path: self.storage.path.clone(),
+                redis,
                 alertmanager_auth: AlertmanagerAuth {
                     bearer_token,
                     basic_auth,

@@ -3,12 +3,13 @@
 //!
 //! Every write is one redb transaction committed with `Durability::Immediate`, so it is on disk
 //! when the call returns and a kill -9 leaves either all of it or none of it. Leases live only in
-//! memory (a set of ids): reopening the file returns every lease.
+//! memory (a set of ids): reopening the file returns every lease. Pacing buckets live in memory
+//! too, in a `Pacer` the store owns (one process is the only user of the file).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -17,7 +18,9 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 use super::{from_millis, to_millis, DeadLetter, Delivery, NewDelivery, Store, StoreError};
+use crate::config::Rate;
 use crate::model;
+use crate::pace::Pacer;
 
 /// Queued deliveries by id: JSON `Record`.
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
@@ -83,6 +86,11 @@ pub struct EmbeddedStore {
     /// held across `lease` and the lease-ending writes so a lease never sees a delivery that an
     /// ack is removing.
     leases: Mutex<HashSet<u64>>,
+    /// Token buckets for `take_token`/`pause`.
+    pacer: Pacer,
+    /// The `Instant` standing for the Unix epoch: `Pacer` counts in `Instant`s, the trait in
+    /// `SystemTime`s; mapping `t` to `pace_epoch + (t - UNIX_EPOCH)` keeps every difference.
+    pace_epoch: Instant,
 }
 
 impl EmbeddedStore {
@@ -98,6 +106,8 @@ impl EmbeddedStore {
             db,
             path: path.to_path_buf(),
             leases: Mutex::new(HashSet::new()),
+            pacer: Pacer::new(),
+            pace_epoch: Instant::now(),
         };
         // Create every table up front so read transactions never meet a missing table.
         store
@@ -148,6 +158,16 @@ impl EmbeddedStore {
             key,
             detail: e.to_string(),
         }
+    }
+
+    /// The pacer's `Instant` for `t` (see `pace_epoch`). Instants before the epoch map to the
+    /// epoch; an instant too far out to represent saturates at the epoch mapping too, which only
+    /// an absurd clock could produce.
+    fn pace_instant(&self, t: SystemTime) -> Instant {
+        let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        self.pace_epoch
+            .checked_add(since)
+            .unwrap_or(self.pace_epoch)
     }
 
     fn leases(&self) -> MutexGuard<'_, HashSet<u64>> {
@@ -541,6 +561,15 @@ impl Store for EmbeddedStore {
             Ok(txn) => txn.abort().is_ok(),
             Err(_) => false,
         }
+    }
+
+    fn take_token(&self, key: &str, rate: Rate, now: SystemTime) -> Result<Duration, StoreError> {
+        Ok(self.pacer.try_take(key, rate, self.pace_instant(now)))
+    }
+
+    fn pause(&self, key: &str, until: SystemTime) -> Result<(), StoreError> {
+        self.pacer.pause(key, self.pace_instant(until));
+        Ok(())
     }
 }
 

@@ -6,16 +6,22 @@
 //! state, not durable state: reopening a store returns every lease, which is the one case where a
 //! message may be sent twice (it was in flight when the process died).
 //!
-//! Backends: [`embedded::EmbeddedStore`] (redb, a file under `storage.path`). A Redis backend is
-//! planned against the same trait and the same test suite (`router/tests/store_suite`).
+//! Pacing state (token buckets, `take_token`/`pause`) lives behind the same trait, so replicas
+//! sharing a Redis share one bucket per destination.
+//!
+//! Backends: [`embedded::EmbeddedStore`] (redb, a file under `storage.path`) and
+//! [`redis::RedisStore`] (Redis Streams and Lua scripts, shared by several replicas), both run
+//! through the same conformance suite (`router/tests/store_suite`).
 
 pub mod embedded;
+pub mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model;
 
 pub use embedded::EmbeddedStore;
+pub use redis::{RedisConfig, RedisStore};
 
 /// One queued delivery: a routed group for one destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +165,21 @@ pub trait Store: Send + Sync {
 
     /// Whether the store can currently accept writes (for `/readyz`).
     fn healthy(&self) -> bool;
+
+    /// Pacing: takes a token from the bucket `key` at `now` and returns zero, or returns how long
+    /// to wait before asking again. Exactly the semantics of [`crate::pace::Pacer::try_take`]: a
+    /// new bucket holds one token, refills at `rate.per_second` up to `rate.burst`, and a pause
+    /// holds it. Every user of one store (every replica of one Redis) shares the bucket.
+    fn take_token(
+        &self,
+        key: &str,
+        rate: crate::config::Rate,
+        now: SystemTime,
+    ) -> Result<Duration, StoreError>;
+
+    /// Pacing: holds bucket `key` until `until` (a destination's `Retry-After`) and spends its
+    /// tokens, as [`crate::pace::Pacer::pause`] does.
+    fn pause(&self, key: &str, until: SystemTime) -> Result<(), StoreError>;
 }
 
 /// Unix milliseconds of `t`, the stored form of every instant; instants before 1970 become 0 and

@@ -1,9 +1,10 @@
 //! The `Store` conformance suite, written against `&dyn Store` only so every backend (embedded
-//! redb now, Redis later) runs the same checks: `store_suite_tests!(factory)` expands to one
-//! `#[test]` per check.
+//! redb, Redis) runs the same checks: `store_suite_tests!(factory)` expands to one `#[test]` per
+//! check.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use beacon_router::config::Rate;
 use beacon_router::model::{Alert, Group, Source, Status};
 use beacon_router::store::{Dedup, NewDelivery, Store, StoreError};
 
@@ -33,6 +34,9 @@ macro_rules! store_suite_tests {
             threads_per_destination_and_group,
             reopen_returns_leases_and_keeps_everything,
             healthy_when_open,
+            token_bucket_starts_with_one_token_and_refills_to_the_burst,
+            token_bucket_never_exceeds_the_rate,
+            pause_holds_the_bucket_and_spends_its_tokens,
         );
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
@@ -451,4 +455,92 @@ pub fn healthy_when_open(f: &dyn StoreFactory) {
     assert!(s.healthy());
     queued(s.enqueue(vec![item("d", "1")], t0()));
     assert!(s.healthy());
+}
+
+/// Slack's default pacing: 1 message/s, burst 3.
+const SLACK: Rate = Rate {
+    per_second: 1.0,
+    burst: 3,
+};
+
+fn take(s: &dyn Store, key: &str, rate: Rate, now: SystemTime) -> Duration {
+    must(s.take_token(key, rate, now), "take_token")
+}
+
+pub fn token_bucket_starts_with_one_token_and_refills_to_the_burst(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let s = s.as_ref();
+    // One token at first, not a full burst.
+    assert_eq!(take(s, "c", SLACK, t0()), Duration::ZERO);
+    assert_eq!(take(s, "c", SLACK, t0()), secs(1));
+    // Ten idle seconds refill only up to the burst of 3.
+    let later = t0() + secs(10);
+    for _ in 0..3 {
+        assert_eq!(take(s, "c", SLACK, later), Duration::ZERO);
+    }
+    assert_eq!(take(s, "c", SLACK, later), secs(1));
+    // Buckets are per key.
+    assert_eq!(take(s, "other", SLACK, t0()), Duration::ZERO);
+    // Fractional rates: one token every two seconds, and partial refills shorten the wait.
+    let slow = Rate {
+        per_second: 0.5,
+        burst: 1,
+    };
+    assert_eq!(take(s, "slow", slow, t0()), Duration::ZERO);
+    assert_eq!(take(s, "slow", slow, t0()), secs(2));
+    assert_eq!(take(s, "slow", slow, t0() + secs(1)), secs(1));
+    assert_eq!(take(s, "slow", slow, t0() + secs(2)), Duration::ZERO);
+    // A clock going backwards refills nothing.
+    assert_eq!(take(s, "slow", slow, t0()), secs(2));
+}
+
+pub fn token_bucket_never_exceeds_the_rate(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let mut sent = Vec::new();
+    let mut now = t0();
+    while now < t0() + secs(60) {
+        let wait = take(s.as_ref(), "c", SLACK, now);
+        if wait.is_zero() {
+            sent.push(now);
+        } else {
+            now += wait;
+        }
+    }
+    // In any 10 s window at most burst + 10 messages.
+    for (i, start) in sent.iter().enumerate() {
+        let n = sent[i..]
+            .iter()
+            .take_while(|t| **t < *start + secs(10))
+            .count();
+        assert!(n <= 13, "{n} messages in 10 s from {i}");
+    }
+    assert!(
+        sent.len() >= 59,
+        "rate is used, not starved: {}",
+        sent.len()
+    );
+}
+
+pub fn pause_holds_the_bucket_and_spends_its_tokens(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let s = s.as_ref();
+    let t = t0() + secs(100);
+    // 100 idle seconds would refill the burst, but the pause spends every token (checked
+    // after it ends).
+    assert_eq!(take(s, "c", SLACK, t0()), Duration::ZERO);
+    must(s.pause("c", t + secs(30)), "pause");
+    assert_eq!(take(s, "c", SLACK, t), secs(30));
+    assert_eq!(take(s, "c", SLACK, t + secs(10)), secs(20));
+    // A shorter pause does not shorten a running one.
+    must(s.pause("c", t + secs(15)), "pause");
+    assert_eq!(take(s, "c", SLACK, t + secs(10)), secs(20));
+    // After the pause one token is there again, not a burst.
+    let after = t + secs(31);
+    assert_eq!(take(s, "c", SLACK, after), Duration::ZERO);
+    assert!(take(s, "c", SLACK, after) > Duration::ZERO);
+    // Pausing a bucket never used: no token until one refills after the pause.
+    must(s.pause("new", t + secs(5)), "pause");
+    assert_eq!(take(s, "new", SLACK, t), secs(5));
+    assert_eq!(take(s, "new", SLACK, t + secs(5)), secs(1));
+    assert_eq!(take(s, "new", SLACK, t + secs(6)), Duration::ZERO);
 }

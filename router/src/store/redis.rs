@@ -1,0 +1,1001 @@
+//! `RedisStore`: the `Store` trait on Redis, so several router replicas share one queue, one set
+//! of dedup claims, thread state and token buckets (issue 6).
+//!
+//! # Layout (every key starts with the configured prefix `P`, `beacon:` by default)
+//! - `P next_id`: the id counter (`INCRBY`), never reset, so ids are monotonic across replicas
+//!   and never reused.
+//! - `P d:<id>`: one hash per delivery: `dest`, `group` (JSON), `enq`, `att`, `nb` (ms),
+//!   `err`, and `st`, where it is: `q` in the destination's stream (with its stream `entry` id),
+//!   `p` parked for a retry, `x` a dead letter (with `reason` and `at`).
+//! - `P q:<dest>`: the destination's stream, consumer group `router`; an entry carries only the
+//!   delivery id. Each `RedisStore` is one consumer (`RedisConfig::consumer`).
+//! - `P retry:<dest>`: parked retries, a sorted set scored by `not_before` (ms).
+//! - `P ids:<dest>`: every queued id of the destination (streamed, leased or parked), scored by
+//!   id: `depth` and the oldest `enqueued_at` come from it. `P dests`: destinations with any.
+//! - `P dead`: dead-letter ids (sorted set scored by id).
+//! - `P dedup:<key>`: a dedup claim; the value is its expiry in the caller's clock (ms), so
+//!   expiry follows the `now` the router passes (like the embedded store), and Redis drops the
+//!   key itself after the ttl (`PX`) so claims never pile up.
+//! - `P thread:<dest>`: hash of thread state by group key. `P pace:<key>`: a token bucket.
+//!
+//! # Queue semantics
+//! Every write is one Lua script, which Redis runs atomically and writes to its AOF as one
+//! `MULTI`/`EXEC` block, so a crash keeps all of it or none. Scripts read and check everything
+//! before their first write (Redis does not roll a failing script back). `enqueue` returns after
+//! Redis answered, which with `appendfsync always` is after the fsync: deployments that need
+//! "acknowledged means durable" must configure Redis that way (the tests do).
+//!
+//! `lease` is `XREADGROUP` for new entries plus `XPENDING`/`XCLAIM` of entries pending on *other*
+//! consumers for longer than `idle_timeout` (a replica that died holding them); a store never
+//! claims its own pending entries, so its leases stay exclusive however long it holds them. The
+//! batch is returned in id order. Consumers holding nothing and idle past the timeout (replicas
+//! gone) are deleted from the group by `lease`, so restarts do not pile them up. `ack` is `XACK` + `XDEL`. Streams have no delay, so `retry`
+//! acks and deletes the entry and parks the delivery in `retry:<dest>`; `lease` first moves due
+//! parked deliveries back into the stream (at its end: after a retry, strict id order across
+//! the stream is not kept, only within one lease batch). The idle timeout must exceed the
+//! longest time a replica holds a lease (token wait plus send timeout), or a live replica's
+//! in-flight message is delivered a second time by another one.
+//!
+//! # Pacing
+//! `take_token`/`pause` run `crate::pace::Pacer`'s algorithm in Lua over `pace:<key>` with the
+//! caller's `now` (µs), so all replicas share one bucket per destination.
+//!
+//! # Connections
+//! A small pool of synchronous connections (the trait is sync and runs on the blocking pool),
+//! each with connect, read and write timeouts. An I/O error drops every pooled connection; the
+//! failing call returns `StoreError::Backend` naming the address (never the password) and the
+//! operation, and later calls reconnect, spaced by an exponential backoff. Redis Cluster is not
+//! supported (scripts touch keys derived from their arguments).
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::{Connection, ConnectionAddr, IntoConnectionInfo, RedisResult, Script};
+
+use super::{from_millis, to_millis, DeadLetter, Delivery, NewDelivery, Store, StoreError};
+use crate::config::Rate;
+use crate::model;
+use crate::secret::Secret;
+
+/// Default key prefix.
+pub const DEFAULT_PREFIX: &str = "beacon:";
+/// Default idle time after which another replica's pending deliveries are claimed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default connect, read and write timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections kept open for reuse.
+const POOL_SIZE: usize = 8;
+/// First and largest wait between reconnect attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Longest dedup claim: a longer ttl would make Redis reject the `PX` in the middle of a script
+/// that already wrote (Redis does not roll scripts back), so it is clamped before the call.
+const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+/// Largest lease batch: Lua passes numbers as doubles, and no caller needs more at once.
+const MAX_LEASE: usize = 100_000;
+
+/// How to reach Redis and how this store appears there.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` or `rediss://host:port/db` (TLS). A password in the URL works,
+    /// but `password` (read from a file) is the way to keep it out of the config.
+    pub url: String,
+    /// `AUTH` password; overrides one in the URL.
+    pub password: Option<Secret>,
+    /// Prefix of every key, so several routers can share one Redis.
+    pub prefix: String,
+    /// This replica's consumer name in the stream groups; unique per process.
+    pub consumer: String,
+    /// Deliveries pending on another consumer for this long are taken over by `lease`.
+    pub idle_timeout: Duration,
+    /// Connect, read and write timeout of every call.
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    /// `url` with the defaults: prefix `beacon:`, a fresh consumer name, idle timeout 60 s,
+    /// timeout 2 s, no separate password.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisConfig {
+            url: url.into(),
+            password: None,
+            prefix: DEFAULT_PREFIX.to_string(),
+            consumer: consumer_name(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// A consumer name unique to this process: host name, pid and a random suffix (a restarted
+/// pod keeps its host name and may get the same pid).
+pub fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "router".to_string());
+    // RandomState is seeded from the OS's randomness: enough for a unique suffix.
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{host}-{}-{:08x}", std::process::id(), h.finish() as u32)
+}
+
+/// Connection pool and reconnect backoff.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Connection>,
+    /// No connect attempt before this instant (after a failed one).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    last_error: String,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `redis::Connection` has no `Debug`; its count is what matters.
+        f.debug_struct("Pool")
+            .field("idle", &self.idle.len())
+            .field("retry_at", &self.retry_at)
+            .field("backoff", &self.backoff)
+            .field("last_error", &self.last_error)
+            .finish()
+    }
+}
+
+/// The Redis-backed store. Cheap to share: one per process, used from many threads.
+pub struct RedisStore {
+    client: redis::Client,
+    /// `redis://host:port/db`, without credentials: the name in every error.
+    location: String,
+    prefix: String,
+    consumer: String,
+    idle_ms: u64,
+    timeout: Duration,
+    pool: Mutex<Pool>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the client: its connection info holds the password.
+        f.debug_struct("RedisStore")
+            .field("location", &self.location)
+            .field("prefix", &self.prefix)
+            .field("consumer", &self.consumer)
+            .field("idle_ms", &self.idle_ms)
+            .finish()
+    }
+}
+
+/// Lua shared by every script: key names and the moves between stream, parked set and queue
+/// index. `ARGV[1]` is always the key prefix.
+const LUA_COMMON: &str = r#"
+local P = ARGV[1]
+local G = 'router'
+local function stream(d) return P .. 'q:' .. d end
+local function parked(d) return P .. 'retry:' .. d end
+local function ids(d) return P .. 'ids:' .. d end
+local function rec(id) return P .. 'd:' .. id end
+local function push(d, id)
+  if redis.call('EXISTS', stream(d)) == 0 then
+    redis.call('XGROUP', 'CREATE', stream(d), G, '0', 'MKSTREAM')
+  end
+  local e = redis.call('XADD', stream(d), '*', 'id', id)
+  redis.call('HSET', rec(id), 'st', 'q', 'entry', e)
+end
+local function unlink(id, st, d, e)
+  if st == 'q' then
+    redis.call('XACK', stream(d), G, e)
+    redis.call('XDEL', stream(d), e)
+  else
+    redis.call('ZREM', parked(d), id)
+  end
+end
+local function forget(d, id)
+  redis.call('ZREM', ids(d), id)
+  if redis.call('ZCARD', ids(d)) == 0 then redis.call('SREM', P .. 'dests', d) end
+end
+"#;
+
+/// ARGV: prefix, now ms, item count, then per item: destination, group JSON, has dedup
+/// (`1`/`0`), dedup key, ttl ms. Returns one id per item, 0 for a duplicate.
+const LUA_ENQUEUE: &str = r#"
+local now = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local fresh, claimed, kept = {}, {}, 0
+for i = 0, n - 1 do
+  local b = 4 + i * 5
+  local ok = true
+  if ARGV[b + 2] == '1' then
+    local k = P .. 'dedup:' .. ARGV[b + 3]
+    if claimed[k] then
+      ok = false
+    else
+      local v = tonumber(redis.call('GET', k) or '')
+      if v and v > now then ok = false end
+    end
+    if ok then claimed[k] = true end
+  end
+  fresh[i + 1] = ok
+  if ok then kept = kept + 1 end
+end
+local out = {}
+if kept == 0 then
+  for i = 1, n do out[i] = 0 end
+  return out
+end
+local next_id = redis.call('INCRBY', P .. 'next_id', kept) - kept + 1
+for i = 0, n - 1 do
+  local b = 4 + i * 5
+  if fresh[i + 1] then
+    local id = string.format('%d', next_id)
+    next_id = next_id + 1
+    if ARGV[b + 2] == '1' then
+      local ttl = tonumber(ARGV[b + 4])
+      redis.call('SET', P .. 'dedup:' .. ARGV[b + 3], string.format('%d', now + ttl),
+        'PX', math.max(ttl, 1))
+    end
+    local d = ARGV[b]
+    redis.call('HSET', rec(id), 'dest', d, 'group', ARGV[b + 1], 'enq', ARGV[2], 'att', '0',
+      'nb', ARGV[2])
+    push(d, id)
+    redis.call('ZADD', ids(d), id, id)
+    redis.call('SADD', P .. 'dests', d)
+    out[i + 1] = tonumber(id)
+  else
+    out[i + 1] = 0
+  end
+end
+return out
+"#;
+
+/// ARGV: prefix, consumer, destination, now ms, max, idle ms. Returns `{id, group, enq, att,
+/// nb, err}` per leased delivery.
+const LUA_LEASE: &str = r#"
+local me, d, max, idle = ARGV[2], ARGV[3], tonumber(ARGV[5]), ARGV[6]
+local due = redis.call('ZRANGEBYSCORE', parked(d), '-inf', ARGV[4], 'LIMIT', 0,
+  math.max(max, 100))
+for _, id in ipairs(due) do
+  redis.call('ZREM', parked(d), id)
+  push(d, id)
+end
+if max <= 0 or redis.call('EXISTS', stream(d)) == 0 then return {} end
+local got = {}
+local start = '-'
+for _ = 1, 20 do
+  if #got >= max then break end
+  local pend = redis.call('XPENDING', stream(d), G, 'IDLE', idle, start, '+', 100)
+  if #pend == 0 then break end
+  local theirs = {}
+  for _, p in ipairs(pend) do
+    if p[2] ~= me and #got + #theirs < max then theirs[#theirs + 1] = p[1] end
+  end
+  if #theirs > 0 then
+    local claimed = redis.call('XCLAIM', stream(d), G, me, idle, unpack(theirs))
+    for _, e in ipairs(claimed) do got[#got + 1] = e end
+  end
+  if #pend < 100 then break end
+  start = '(' .. pend[#pend][1]
+end
+-- Forget consumers (replicas gone long ago) that hold nothing: every restart adds one.
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream(d), G)) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] ~= me and info['pending'] == 0 and info['idle'] > tonumber(idle) then
+    redis.call('XGROUP', 'DELCONSUMER', stream(d), G, info['name'])
+  end
+end
+if #got < max then
+  local r = redis.call('XREADGROUP', 'GROUP', G, me, 'COUNT', max - #got, 'STREAMS',
+    stream(d), '>')
+  if r then
+    for _, e in ipairs(r[1][2]) do got[#got + 1] = e end
+  end
+end
+local out = {}
+for _, e in ipairs(got) do
+  if type(e) == 'table' and type(e[2]) == 'table' then
+    local id = e[2][2]
+    local f = redis.call('HMGET', rec(id), 'st', 'entry', 'group', 'enq', 'att', 'nb', 'err')
+    if f[1] == 'q' and f[2] == e[1] then
+      out[#out + 1] = {id, f[3], f[4], f[5], f[6], f[7]}
+    else
+      -- An entry whose delivery moved on (acked, retried, dead-lettered): drop it.
+      redis.call('XACK', stream(d), G, e[1])
+      redis.call('XDEL', stream(d), e[1])
+    end
+  end
+end
+return out
+"#;
+
+/// ARGV: prefix, id. Returns 1, or 0 if no such queued delivery.
+const LUA_ACK: &str = r#"
+local id = ARGV[2]
+local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
+if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
+unlink(id, f[1], f[2], f[3])
+redis.call('DEL', rec(id))
+forget(f[2], id)
+return 1
+"#;
+
+/// ARGV: prefix, id, not_before ms, error. Returns 1, or 0 if no such queued delivery.
+const LUA_RETRY: &str = r#"
+local id = ARGV[2]
+local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
+if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
+unlink(id, f[1], f[2], f[3])
+redis.call('HINCRBY', rec(id), 'att', 1)
+redis.call('HSET', rec(id), 'st', 'p', 'nb', ARGV[3], 'err', ARGV[4])
+redis.call('HDEL', rec(id), 'entry')
+redis.call('ZADD', parked(f[2]), ARGV[3], id)
+return 1
+"#;
+
+/// ARGV: prefix, id, reason, at ms. Returns 1, or 0 if no such queued delivery.
+const LUA_DEAD_LETTER: &str = r#"
+local id = ARGV[2]
+local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
+if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
+unlink(id, f[1], f[2], f[3])
+forget(f[2], id)
+redis.call('HSET', rec(id), 'st', 'x', 'reason', ARGV[3], 'at', ARGV[4])
+redis.call('HDEL', rec(id), 'entry')
+redis.call('ZADD', P .. 'dead', id, id)
+return 1
+"#;
+
+/// ARGV: prefix. Returns `{id, dest, group, enq, att, nb, err, reason, at}` per dead letter,
+/// by id.
+const LUA_DEAD_LETTERS: &str = r#"
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', P .. 'dead', 0, -1)) do
+  local f = redis.call('HMGET', rec(id), 'dest', 'group', 'enq', 'att', 'nb', 'err', 'reason', 'at')
+  out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8]}
+end
+return out
+"#;
+
+/// ARGV: prefix, id, now ms. Returns the new id, or 0 if no such dead letter.
+const LUA_REPLAY: &str = r#"
+local id = ARGV[2]
+local f = redis.call('HMGET', rec(id), 'st', 'dest', 'group')
+if f[1] ~= 'x' then return 0 end
+local new = string.format('%d', redis.call('INCR', P .. 'next_id'))
+redis.call('HSET', rec(new), 'dest', f[2], 'group', f[3], 'enq', ARGV[3], 'att', '0',
+  'nb', ARGV[3])
+push(f[2], new)
+redis.call('ZADD', ids(f[2]), new, new)
+redis.call('SADD', P .. 'dests', f[2])
+redis.call('DEL', rec(id))
+redis.call('ZREM', P .. 'dead', id)
+return tonumber(new)
+"#;
+
+/// ARGV: prefix, destination. Returns `{count, enqueued_at of the lowest id}`.
+const LUA_DEPTH: &str = r#"
+local d = ARGV[2]
+local n = redis.call('ZCARD', ids(d))
+if n == 0 then return {0, false} end
+local first = redis.call('ZRANGE', ids(d), 0, 0)
+return {n, redis.call('HGET', rec(first[1]), 'enq')}
+"#;
+
+/// ARGV: prefix, key, now ms, ttl ms. Returns 1 if claimed, 0 if a live claim exists.
+const LUA_CLAIM: &str = r#"
+local k = P .. 'dedup:' .. ARGV[2]
+local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = tonumber(redis.call('GET', k) or '')
+if v and v > now then return 0 end
+redis.call('SET', k, string.format('%d', now + ttl), 'PX', math.max(ttl, 1))
+return 1
+"#;
+
+/// ARGV: prefix, key, per_second, burst, now µs. Returns the wait in seconds (a string, as Lua
+/// numbers would be truncated to integers). `crate::pace::Pacer::try_take`, step for step.
+const LUA_TAKE_TOKEN: &str = r#"
+local k = P .. 'pace:' .. ARGV[2]
+local ps, burst, now = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local b = redis.call('HMGET', k, 'tokens', 'last', 'paused')
+local tokens, last = tonumber(b[1] or ''), tonumber(b[2] or '')
+local paused = tonumber(b[3] or '')
+if not tokens or not last then
+  tokens, last, paused = 1, now, nil
+end
+if paused then
+  if paused > now then return string.format('%.17g', (paused - now) / 1e6) end
+  redis.call('HDEL', k, 'paused')
+  tokens = math.min(tokens, 1)
+  last = paused
+end
+local elapsed = math.max(now - last, 0) / 1e6
+tokens = math.min(tokens + elapsed * ps, burst)
+last = now
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.min((1 - tokens) / ps, 3600)
+end
+redis.call('HSET', k, 'tokens', string.format('%.17g', tokens), 'last', string.format('%d', last))
+redis.call('PEXPIRE', k, 604800000)
+return string.format('%.17g', wait)
+"#;
+
+/// ARGV: prefix, key, until µs. `crate::pace::Pacer::pause`.
+const LUA_PAUSE: &str = r#"
+local k = P .. 'pace:' .. ARGV[2]
+local until_us = tonumber(ARGV[3])
+local b = redis.call('HMGET', k, 'tokens', 'last', 'paused')
+local last = tonumber(b[2] or '') or until_us
+local paused = tonumber(b[3] or '')
+if paused then paused = math.max(paused, until_us) else paused = until_us end
+redis.call('HSET', k, 'tokens', '0', 'last', string.format('%d', last), 'paused',
+  string.format('%d', paused))
+redis.call('PEXPIRE', k, 604800000)
+return 1
+"#;
+
+/// The compiled scripts (each `LUA_COMMON` followed by its body).
+#[derive(Debug)]
+struct Scripts {
+    enqueue: Script,
+    lease: Script,
+    ack: Script,
+    retry: Script,
+    dead_letter: Script,
+    dead_letters: Script,
+    replay: Script,
+    depth: Script,
+    claim: Script,
+    take_token: Script,
+    pause: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| {
+        let s = |body: &str| Script::new(&format!("{LUA_COMMON}{body}"));
+        Scripts {
+            enqueue: s(LUA_ENQUEUE),
+            lease: s(LUA_LEASE),
+            ack: s(LUA_ACK),
+            retry: s(LUA_RETRY),
+            dead_letter: s(LUA_DEAD_LETTER),
+            dead_letters: s(LUA_DEAD_LETTERS),
+            replay: s(LUA_REPLAY),
+            depth: s(LUA_DEPTH),
+            claim: s(LUA_CLAIM),
+            take_token: s(LUA_TAKE_TOKEN),
+            pause: s(LUA_PAUSE),
+        }
+    })
+}
+
+/// A leased delivery as the lease script returns it.
+type LeaseRow = (u64, String, u64, u32, u64, Option<String>);
+/// A dead letter as the dead-letters script returns it.
+type DeadRow = (
+    u64,
+    String,
+    String,
+    u64,
+    u32,
+    u64,
+    Option<String>,
+    String,
+    u64,
+);
+
+/// `url` without credentials, for messages: scheme, host, port and database only.
+fn describe(info: &redis::ConnectionInfo) -> String {
+    let db = info.redis_settings().db();
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}/{db}"),
+        ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}/{db}"),
+        ConnectionAddr::Unix(path) => format!("redis+unix://{}", path.display()),
+        // The enum is non-exhaustive; later variants still get a credential-free name.
+        #[allow(unreachable_patterns)]
+        _ => "redis".to_string(),
+    }
+}
+
+/// Microseconds since the epoch (pacing keeps sub-millisecond waits).
+fn to_micros(t: SystemTime) -> u64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+        Err(_) => 0,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl RedisStore {
+    /// Connects to Redis per `config` and checks the connection (`AUTH`, `PING`): a wrong
+    /// address or password fails here with `StoreError::Open`, naming the address only.
+    pub fn open(config: RedisConfig) -> Result<Self, StoreError> {
+        let redacted = || {
+            // Before parsing succeeds there is no safe way to show the URL (it may hold a
+            // password): show its scheme only.
+            config
+                .url
+                .split("://")
+                .next()
+                .unwrap_or("redis")
+                .to_string()
+                + "://..."
+        };
+        let mut info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| StoreError::Open {
+                location: redacted(),
+                detail: format!(
+                    "invalid Redis URL ({:?}): expected redis://[user@]host[:port][/db] or rediss://...",
+                    e.kind()
+                ),
+            })?;
+        if let Some(pw) = &config.password {
+            let settings = info.redis_settings().clone().set_password(pw.expose());
+            info = info.set_redis_settings(settings);
+        }
+        let location = describe(&info);
+        let client = redis::Client::open(info).map_err(|e| StoreError::Open {
+            location: location.clone(),
+            detail: e.to_string(),
+        })?;
+        let store = RedisStore {
+            client,
+            location,
+            prefix: config.prefix,
+            consumer: config.consumer,
+            idle_ms: millis(config.idle_timeout),
+            timeout: config.timeout,
+            pool: Mutex::new(Pool::default()),
+        };
+        store
+            .with_conn("open", |c| redis::cmd("PING").query::<String>(c))
+            .map_err(|e| StoreError::Open {
+                location: store.location.clone(),
+                detail: match e {
+                    StoreError::Backend { detail, .. } => detail,
+                    other => other.to_string(),
+                },
+            })?;
+        Ok(store)
+    }
+
+    /// The address this store talks to (no credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// This store's consumer name in the stream groups.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    fn backend(&self, op: &'static str, detail: impl fmt::Display) -> StoreError {
+        StoreError::Backend {
+            location: self.location.clone(),
+            op,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn not_found(&self, op: &'static str, what: &'static str, id: u64) -> StoreError {
+        StoreError::NotFound {
+            location: self.location.clone(),
+            op,
+            what,
+            id,
+        }
+    }
+
+    fn corrupt(&self, op: &'static str, key: String, detail: impl fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            location: self.location.clone(),
+            op,
+            key,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        // Every mutation of the pool is a single push/pop/assignment: a poisoned lock still
+        // guards a consistent pool.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A pooled connection, or a new one unless a reconnect backoff is running.
+    fn connection(&self, op: &'static str) -> Result<Connection, StoreError> {
+        {
+            let mut pool = self.pool();
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if let Some(at) = pool.retry_at {
+                let now = Instant::now();
+                if at > now {
+                    return Err(self.backend(
+                        op,
+                        format!(
+                            "not connected, next attempt in {} ms (last error: {})",
+                            (at - now).as_millis(),
+                            pool.last_error
+                        ),
+                    ));
+                }
+            }
+        }
+        let connect = || -> RedisResult<Connection> {
+            let c = self.client.get_connection_with_timeout(self.timeout)?;
+            c.set_read_timeout(Some(self.timeout))?;
+            c.set_write_timeout(Some(self.timeout))?;
+            Ok(c)
+        };
+        match connect() {
+            Ok(c) => {
+                let mut pool = self.pool();
+                pool.retry_at = None;
+                pool.backoff = Duration::ZERO;
+                Ok(c)
+            }
+            Err(e) => {
+                let detail = format!("connect: {e}");
+                let mut pool = self.pool();
+                pool.backoff = (pool.backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                pool.retry_at = Some(Instant::now() + pool.backoff);
+                pool.last_error = detail.clone();
+                Err(self.backend(op, detail))
+            }
+        }
+    }
+
+    /// Runs `f` on a connection. A connection that failed by I/O is dropped with every pooled
+    /// one (they all lead to the same server); one that got a Redis error answer is reused.
+    fn with_conn<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut con = self.connection(op)?;
+        match f(&mut con) {
+            Ok(v) => {
+                let mut pool = self.pool();
+                if pool.idle.len() < POOL_SIZE {
+                    pool.idle.push(con);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let lost = e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_unrecoverable_error()
+                    || e.is_connection_refusal();
+                let mut pool = self.pool();
+                if lost {
+                    pool.idle.clear();
+                } else if pool.idle.len() < POOL_SIZE {
+                    pool.idle.push(con);
+                }
+                Err(self.backend(op, e))
+            }
+        }
+    }
+
+    fn decode_group(
+        &self,
+        op: &'static str,
+        id: u64,
+        json: &str,
+    ) -> Result<model::Group, StoreError> {
+        serde_json::from_str(json).map_err(|e| self.corrupt(op, format!("d:{id}"), e))
+    }
+}
+
+impl Store for RedisStore {
+    fn enqueue(
+        &self,
+        items: Vec<NewDelivery>,
+        now: SystemTime,
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        const OP: &str = "enqueue";
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = scripts().enqueue.prepare_invoke();
+        inv.arg(&self.prefix).arg(to_millis(now)).arg(items.len());
+        for item in &items {
+            let group = serde_json::to_string(&item.group)
+                .map_err(|e| self.corrupt(OP, item.destination.clone(), e))?;
+            inv.arg(&item.destination).arg(group);
+            match &item.dedup {
+                Some(d) => inv.arg("1").arg(&d.key).arg(millis(d.ttl.min(MAX_TTL))),
+                None => inv.arg("0").arg("").arg(0),
+            };
+        }
+        let ids: Vec<u64> = self.with_conn(OP, |c| inv.invoke(c))?;
+        if ids.len() != items.len() {
+            return Err(self.backend(OP, format!("{} ids for {} items", ids.len(), items.len())));
+        }
+        Ok(ids.into_iter().map(|id| (id != 0).then_some(id)).collect())
+    }
+
+    fn lease(
+        &self,
+        destination: &str,
+        now: SystemTime,
+        max: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        const OP: &str = "lease";
+        let rows: Vec<LeaseRow> = self.with_conn(OP, |c| {
+            scripts()
+                .lease
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(&self.consumer)
+                .arg(destination)
+                .arg(to_millis(now))
+                .arg(max.min(MAX_LEASE))
+                .arg(self.idle_ms)
+                .invoke(c)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, group, enq, attempts, nb, err) in rows {
+            out.push(Delivery {
+                id,
+                destination: destination.to_string(),
+                group: self.decode_group(OP, id, &group)?,
+                enqueued_at: from_millis(enq),
+                attempts,
+                not_before: from_millis(nb),
+                last_error: err,
+            });
+        }
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    fn ack(&self, id: u64) -> Result<(), StoreError> {
+        const OP: &str = "ack";
+        let done: u8 = self.with_conn(OP, |c| {
+            scripts()
+                .ack
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(id)
+                .invoke(c)
+        })?;
+        if done == 0 {
+            return Err(self.not_found(OP, "queued delivery", id));
+        }
+        Ok(())
+    }
+
+    fn retry(&self, id: u64, not_before: SystemTime, error: &str) -> Result<(), StoreError> {
+        const OP: &str = "retry";
+        let done: u8 = self.with_conn(OP, |c| {
+            scripts()
+                .retry
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(id)
+                .arg(to_millis(not_before))
+                .arg(error)
+                .invoke(c)
+        })?;
+        if done == 0 {
+            return Err(self.not_found(OP, "queued delivery", id));
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&self, id: u64, reason: &str, now: SystemTime) -> Result<(), StoreError> {
+        const OP: &str = "dead_letter";
+        let done: u8 = self.with_conn(OP, |c| {
+            scripts()
+                .dead_letter
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(id)
+                .arg(reason)
+                .arg(to_millis(now))
+                .invoke(c)
+        })?;
+        if done == 0 {
+            return Err(self.not_found(OP, "queued delivery", id));
+        }
+        Ok(())
+    }
+
+    fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        const OP: &str = "dead_letters";
+        let rows: Vec<DeadRow> = self.with_conn(OP, |c| {
+            scripts()
+                .dead_letters
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .invoke(c)
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, dest, group, enq, attempts, nb, err, reason, at) in rows {
+            out.push(DeadLetter {
+                delivery: Delivery {
+                    id,
+                    destination: dest,
+                    group: self.decode_group(OP, id, &group)?,
+                    enqueued_at: from_millis(enq),
+                    attempts,
+                    not_before: from_millis(nb),
+                    last_error: err,
+                },
+                reason,
+                at: from_millis(at),
+            });
+        }
+        Ok(out)
+    }
+
+    fn replay(&self, id: u64, now: SystemTime) -> Result<u64, StoreError> {
+        const OP: &str = "replay";
+        let new_id: u64 = self.with_conn(OP, |c| {
+            scripts()
+                .replay
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(id)
+                .arg(to_millis(now))
+                .invoke(c)
+        })?;
+        if new_id == 0 {
+            return Err(self.not_found(OP, "dead letter", id));
+        }
+        Ok(new_id)
+    }
+
+    fn destinations(&self) -> Result<Vec<String>, StoreError> {
+        let key = format!("{}dests", self.prefix);
+        let mut out: Vec<String> = self.with_conn("destinations", |c| {
+            redis::cmd("SMEMBERS").arg(&key).query(c)
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn depth(&self, destination: &str) -> Result<(usize, Option<SystemTime>), StoreError> {
+        let (n, oldest): (usize, Option<u64>) = self.with_conn("depth", |c| {
+            scripts()
+                .depth
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(destination)
+                .invoke(c)
+        })?;
+        Ok((n, oldest.map(from_millis)))
+    }
+
+    fn claim_dedup(&self, key: &str, ttl: Duration, now: SystemTime) -> Result<bool, StoreError> {
+        let claimed: u8 = self.with_conn("claim_dedup", |c| {
+            scripts()
+                .claim
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(key)
+                .arg(to_millis(now))
+                .arg(millis(ttl.min(MAX_TTL)))
+                .invoke(c)
+        })?;
+        Ok(claimed == 1)
+    }
+
+    fn thread(&self, destination: &str, group_key: &str) -> Result<Option<String>, StoreError> {
+        let key = format!("{}thread:{destination}", self.prefix);
+        self.with_conn("thread", |c| {
+            redis::cmd("HGET").arg(&key).arg(group_key).query(c)
+        })
+    }
+
+    fn set_thread(
+        &self,
+        destination: &str,
+        group_key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let key = format!("{}thread:{destination}", self.prefix);
+        self.with_conn("set_thread", |c| {
+            redis::cmd("HSET")
+                .arg(&key)
+                .arg(group_key)
+                .arg(value)
+                .query::<()>(c)
+        })
+    }
+
+    fn healthy(&self) -> bool {
+        self.with_conn("healthy", |c| redis::cmd("PING").query::<String>(c))
+            .is_ok_and(|pong| pong == "PONG")
+    }
+
+    fn take_token(&self, key: &str, rate: Rate, now: SystemTime) -> Result<Duration, StoreError> {
+        const OP: &str = "take_token";
+        // The same clamps as `Pacer::try_take`; f64's Display is exact and never exponential.
+        let per_second = rate.per_second.max(f64::MIN_POSITIVE);
+        let burst = rate.burst.max(1);
+        let wait: String = self.with_conn(OP, |c| {
+            scripts()
+                .take_token
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(key)
+                .arg(per_second.to_string())
+                .arg(burst)
+                .arg(to_micros(now))
+                .invoke(c)
+        })?;
+        let secs: f64 = wait
+            .parse()
+            .map_err(|e| self.corrupt(OP, format!("pace:{key}"), e))?;
+        Duration::try_from_secs_f64(secs).map_err(|e| self.corrupt(OP, format!("pace:{key}"), e))
+    }
+
+    fn pause(&self, key: &str, until: SystemTime) -> Result<(), StoreError> {
+        self.with_conn("pause", |c| {
+            scripts()
+                .pause
+                .prepare_invoke()
+                .arg(&self.prefix)
+                .arg(key)
+                .arg(to_micros(until))
+                .invoke::<()>(c)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumer_names_are_unique_per_store() {
+        let a = consumer_name();
+        let b = consumer_name();
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-", std::process::id())), "{a}");
+    }
+
+    #[test]
+    fn locations_never_carry_credentials() {
+        let info = "rediss://user:hunter2@cache.internal:6380/3"
+            .into_connection_info()
+            .expect("valid url");
+        assert_eq!(describe(&info), "rediss://cache.internal:6380/3");
+        let info = "redis://:pw@127.0.0.1"
+            .into_connection_info()
+            .expect("valid url");
+        assert_eq!(describe(&info), "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn an_invalid_url_is_an_open_error_without_the_url() {
+        let err = RedisStore::open(RedisConfig::new("redis://user:hunter2@[::1"))
+            .expect_err("invalid url");
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}

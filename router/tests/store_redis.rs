@@ -1,0 +1,447 @@
+//! Store tests against a real `redis-server` (Debian package `redis-server`): the
+//! backend-independent suite (`store_suite`) on `RedisStore`, and what only a shared store has:
+//! two replicas (consumers) on one Redis, takeover of a dead replica's leases, shared dedup
+//! claims, threads and token buckets, Redis going away and coming back, and passwords.
+//! Every test starts its own server on a free loopback port, with AOF fsynced on every write.
+
+#[macro_use]
+mod store_suite;
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use beacon_e2e::{free_port, require_bin, wait_for, Server};
+use beacon_router::config::Rate;
+use beacon_router::secret::Secret;
+use beacon_router::store::{Dedup, NewDelivery, RedisConfig, RedisStore, Store, StoreError};
+use store_suite::{group, t0, StoreFactory};
+
+/// A redis-server on a free loopback port with its data directory; `stop` kills it (-9) and
+/// `start` runs it again on the same port and directory (its AOF brings the data back).
+struct Redis {
+    server: Option<Server>,
+    port: u16,
+    dir: tempfile::TempDir,
+    password: Option<String>,
+}
+
+impl Redis {
+    fn new() -> Self {
+        Self::with_password(None)
+    }
+
+    fn with_password(password: Option<&str>) -> Self {
+        let mut r = Redis {
+            server: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("tempdir for redis"),
+            password: password.map(str::to_string),
+        };
+        r.start();
+        r
+    }
+
+    fn start(&mut self) {
+        let mut cmd = Command::new(require_bin("redis-server", "redis-server"));
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(self.dir.path());
+        if let Some(pw) = &self.password {
+            cmd.arg("--requirepass").arg(pw);
+        }
+        let mut server =
+            Server::start("redis-server", cmd, self.dir.path()).expect("start redis-server");
+        let port = self.port;
+        let ready = wait_for("redis-server to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        if let Err(e) = ready {
+            let _ = server.check_running();
+            panic!("{e}; log:\n{}", server.log());
+        }
+        self.server = Some(server);
+    }
+
+    fn stop(&mut self) {
+        // Server's drop kills (SIGKILL) and reaps the process.
+        self.server = None;
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn location(&self) -> String {
+        self.url()
+    }
+
+    /// A store on this server under `prefix`, taking over other consumers' leases after `idle`.
+    fn store(&self, prefix: &str, idle: Duration) -> RedisStore {
+        let mut cfg = RedisConfig::new(self.url());
+        cfg.prefix = prefix.to_string();
+        cfg.idle_timeout = idle;
+        cfg.timeout = Duration::from_millis(500);
+        cfg.password = self.password.as_deref().map(Secret::new);
+        RedisStore::open(cfg).expect("open redis store")
+    }
+}
+
+/// A unique key prefix per factory, as if each test were another router on a shared Redis.
+fn prefix() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("test{}:", N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Idle timeout of the suite's stores: `reopen` waits it out, so the new consumer takes over
+/// the old one's leases as a replica replacing a dead one would.
+const SUITE_IDLE: Duration = Duration::from_millis(30);
+
+/// The suite's factory: one redis-server per test, one prefix per factory.
+struct RedisFactory {
+    redis: Redis,
+    prefix: String,
+}
+
+impl RedisFactory {
+    fn new() -> Self {
+        RedisFactory {
+            redis: Redis::new(),
+            prefix: prefix(),
+        }
+    }
+}
+
+impl StoreFactory for RedisFactory {
+    fn fresh(&self) -> Box<dyn Store> {
+        Box::new(self.redis.store(&self.prefix, SUITE_IDLE))
+    }
+
+    fn reopen(&self, store: Box<dyn Store>) -> Box<dyn Store> {
+        // Dropping the store is a replica dying: its pending entries stay with its consumer
+        // name until they have been idle long enough for another consumer to claim them.
+        drop(store);
+        std::thread::sleep(SUITE_IDLE + Duration::from_millis(20));
+        Box::new(self.redis.store(&self.prefix, SUITE_IDLE))
+    }
+}
+
+store_suite_tests!(RedisFactory::new());
+
+fn item(destination: &str, key: &str) -> NewDelivery {
+    NewDelivery {
+        destination: destination.to_string(),
+        group: group(key),
+        dedup: None,
+    }
+}
+
+fn keys(ds: &[beacon_router::store::Delivery]) -> Vec<String> {
+    ds.iter().map(|d| d.group.key.clone()).collect()
+}
+
+fn ids(r: Vec<Option<u64>>) -> Vec<u64> {
+    r.into_iter().map(|id| id.expect("no dedup key")).collect()
+}
+
+/// Consumer names in the group of `destination`'s stream, asked of Redis directly.
+fn consumers(redis: &Redis, prefix: &str, destination: &str) -> Vec<String> {
+    let client = redis::Client::open(redis.url()).expect("redis client");
+    let mut con = client.get_connection().expect("connect to redis");
+    let infos: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(format!("{prefix}q:{destination}"))
+        .arg("router")
+        .query(&mut con)
+        .expect("XINFO CONSUMERS");
+    infos
+        .iter()
+        .map(|i| redis::from_redis_value_ref(&i["name"]).expect("consumer name"))
+        .collect()
+}
+
+#[test]
+fn a_lease_is_exclusive_between_replicas_and_a_dead_replicas_leases_are_taken_over() {
+    let redis = Redis::new();
+    let p = prefix();
+    let idle = Duration::from_millis(800);
+    let a = redis.store(&p, idle);
+    let b = redis.store(&p, idle);
+    assert_ne!(a.consumer(), b.consumer());
+    let queued = ids(a
+        .enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0())
+        .expect("enqueue"));
+    let by_a = a.lease("d", t0(), 2).expect("lease a");
+    assert_eq!(keys(&by_a), ["1", "2"]);
+    // B gets only what A does not hold, however often it asks.
+    assert_eq!(keys(&b.lease("d", t0(), 10).expect("lease b")), ["3"]);
+    assert!(b.lease("d", t0(), 10).expect("lease b").is_empty());
+    // A acks one, then dies holding "2" (dropped without ack).
+    a.ack(queued[0]).expect("ack a");
+    drop(a);
+    assert!(
+        b.lease("d", t0(), 10).expect("lease b").is_empty(),
+        "not idle long enough yet"
+    );
+    std::thread::sleep(idle + Duration::from_millis(50));
+    let taken = b.lease("d", t0(), 10).expect("lease b after idle");
+    assert_eq!(keys(&taken), ["2"]);
+    assert_eq!(taken[0].id, queued[1]);
+    // The dead replica, holding nothing now, is forgotten by the consumer group.
+    assert_eq!(consumers(&redis, &p, "d"), [b.consumer().to_string()]);
+    // B's own leases are never handed back to B, idle or not.
+    assert!(b.lease("d", t0(), 10).expect("lease b").is_empty());
+    // A third replica does not get "2" (B claimed it just now) but does get "3": B has held
+    // that one longer than the idle timeout, which counts as dead (hence the idle timeout must
+    // exceed the longest time a live replica holds a lease).
+    let c = redis.store(&p, idle);
+    assert_eq!(keys(&c.lease("d", t0(), 10).expect("lease c")), ["3"]);
+    b.ack(queued[1]).expect("ack b");
+    c.ack(queued[2]).expect("ack c");
+    assert_eq!(c.depth("d").expect("depth"), (0, None));
+    assert!(c.destinations().expect("destinations").is_empty());
+}
+
+#[test]
+fn dedup_claims_threads_and_ids_are_shared_between_replicas() {
+    let redis = Redis::new();
+    let p = prefix();
+    let a = redis.store(&p, Duration::from_secs(60));
+    let b = redis.store(&p, Duration::from_secs(60));
+    let ttl = Duration::from_secs(60);
+    assert!(a.claim_dedup("k", ttl, t0()).expect("claim a"));
+    assert!(!b.claim_dedup("k", ttl, t0()).expect("claim b"));
+    // An absurd ttl is a claim for (practically) ever, not a Redis error.
+    assert!(a
+        .claim_dedup("forever", Duration::MAX, t0())
+        .expect("claim"));
+    assert!(!b
+        .claim_dedup("forever", ttl, t0() + Duration::from_secs(86_400 * 365))
+        .expect("claim"));
+    let with_key = |key: &str| NewDelivery {
+        dedup: Some(Dedup {
+            key: "d|same".into(),
+            ttl,
+        }),
+        ..item("d", key)
+    };
+    let first = a.enqueue(vec![with_key("1")], t0()).expect("enqueue a");
+    let second = b.enqueue(vec![with_key("2")], t0()).expect("enqueue b");
+    assert!(first[0].is_some(), "{first:?}");
+    assert_eq!(second, [None], "the HA twin's copy through B is dropped");
+    // Ids grow across replicas.
+    let mut last = first[0].expect("queued");
+    for (i, s) in [&b, &a, &b].into_iter().enumerate() {
+        let id = ids(s
+            .enqueue(vec![item("e", &i.to_string())], t0())
+            .expect("enqueue"))[0];
+        assert!(id > last, "{id} after {last}");
+        last = id;
+    }
+    a.set_thread("d", "g", "1700000000.000100")
+        .expect("set_thread");
+    assert_eq!(
+        b.thread("d", "g").expect("thread").as_deref(),
+        Some("1700000000.000100")
+    );
+    // Another prefix is another router: nothing shared.
+    let other = redis.store(&prefix(), Duration::from_secs(60));
+    assert_eq!(other.thread("d", "g").expect("thread"), None);
+    assert!(other.claim_dedup("k", ttl, t0()).expect("claim other"));
+    assert!(other.destinations().expect("destinations").is_empty());
+}
+
+#[test]
+fn replicas_share_one_token_bucket() {
+    let redis = Redis::new();
+    let p = prefix();
+    let a = redis.store(&p, Duration::from_secs(60));
+    let b = redis.store(&p, Duration::from_secs(60));
+    let rate = Rate {
+        per_second: 1.0,
+        burst: 3,
+    };
+    assert_eq!(a.take_token("ch", rate, t0()).expect("a"), Duration::ZERO);
+    assert_eq!(
+        b.take_token("ch", rate, t0()).expect("b"),
+        Duration::from_secs(1),
+        "B sees the token A took"
+    );
+    // Both replicas send as fast as the shared bucket lets them, alternating.
+    let stores = [&a, &b];
+    let mut sent = Vec::new();
+    let mut now = t0() + Duration::from_secs(1);
+    let end = now + Duration::from_secs(30);
+    let mut turn = 0;
+    while now < end {
+        let wait = stores[turn % 2].take_token("ch", rate, now).expect("take");
+        turn += 1;
+        if wait.is_zero() {
+            sent.push(now);
+        } else {
+            now += wait;
+        }
+    }
+    for (i, start) in sent.iter().enumerate() {
+        let n = sent[i..]
+            .iter()
+            .take_while(|t| **t < *start + Duration::from_secs(10))
+            .count();
+        assert!(n <= 13, "{n} messages in 10 s from {i} across two replicas");
+    }
+    assert!(sent.len() >= 29, "rate used: {}", sent.len());
+    // A pause through one replica holds the other.
+    a.pause("ch", now + Duration::from_secs(20)).expect("pause");
+    assert_eq!(
+        b.take_token("ch", rate, now).expect("b"),
+        Duration::from_secs(20)
+    );
+}
+
+/// Every call fails with a Backend error naming the address and the operation, never panics.
+fn assert_down(s: &RedisStore, location: &str, secret: Option<&str>) {
+    let check = |op: &str, r: Result<(), StoreError>| {
+        let e = r.expect_err(op);
+        assert!(matches!(e, StoreError::Backend { .. }), "{op}: {e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("store {location}: {op} failed: ")),
+            "{msg}"
+        );
+        if let Some(pw) = secret {
+            assert!(!msg.contains(pw), "password leaked: {msg}");
+        }
+    };
+    let now = t0();
+    check("enqueue", s.enqueue(vec![item("d", "x")], now).map(|_| ()));
+    check("lease", s.lease("d", now, 10).map(|_| ()));
+    check("ack", s.ack(1));
+    check("retry", s.retry(1, now, "e"));
+    check("dead_letter", s.dead_letter(1, "r", now));
+    check("dead_letters", s.dead_letters().map(|_| ()));
+    check("replay", s.replay(1, now).map(|_| ()));
+    check("destinations", s.destinations().map(|_| ()));
+    check("depth", s.depth("d").map(|_| ()));
+    check(
+        "claim_dedup",
+        s.claim_dedup("k", Duration::from_secs(1), now).map(|_| ()),
+    );
+    check("thread", s.thread("d", "g").map(|_| ()));
+    check("set_thread", s.set_thread("d", "g", "v"));
+    let rate = Rate {
+        per_second: 1.0,
+        burst: 1,
+    };
+    check("take_token", s.take_token("c", rate, now).map(|_| ()));
+    check("pause", s.pause("c", now));
+    assert!(!s.healthy());
+}
+
+#[test]
+fn redis_going_away_fails_every_call_and_coming_back_loses_nothing() {
+    let mut redis = Redis::new();
+    let s = redis.store(&prefix(), Duration::from_secs(60));
+    let queued = ids(s
+        .enqueue(vec![item("d", "1"), item("d", "2")], t0())
+        .expect("enqueue"));
+    s.set_thread("d", "g", "ts").expect("set_thread");
+    assert!(s.healthy());
+
+    redis.stop();
+    // The first call meets the dead connection, later ones the refused reconnect (or the
+    // backoff): all are clean errors.
+    assert_down(&s, &redis.location(), None);
+    assert_down(&s, &redis.location(), None);
+
+    redis.start();
+    wait_for("the store to reconnect", Duration::from_secs(10), || {
+        s.healthy().then_some(())
+    })
+    .expect("reconnect after redis restart");
+    // Everything acknowledged before the kill came back from the AOF.
+    let back = s.lease("d", t0(), 10).expect("lease after restart");
+    assert_eq!(back.iter().map(|d| d.id).collect::<Vec<_>>(), queued);
+    assert_eq!(s.thread("d", "g").expect("thread").as_deref(), Some("ts"));
+    let next = ids(s.enqueue(vec![item("d", "3")], t0()).expect("enqueue"));
+    assert!(next[0] > queued[1], "ids are never reused");
+}
+
+#[test]
+fn password_from_a_file_and_clear_errors_without_it() {
+    let pw = "s3cret-pa55word";
+    let mut redis = Redis::with_password(Some(pw));
+    let file = redis.dir.path().join("redis-password");
+    std::fs::write(&file, format!("{pw}\n")).expect("write password file");
+
+    let open = |password: Option<Secret>| {
+        let mut cfg = RedisConfig::new(redis.url());
+        cfg.prefix = prefix();
+        cfg.password = password;
+        cfg.timeout = Duration::from_millis(500);
+        RedisStore::open(cfg)
+    };
+    let s = open(Some(Secret::from_file(&file).expect("read password file")))
+        .expect("open with the password from the file");
+    assert!(s.healthy());
+    assert!(s
+        .claim_dedup("k", Duration::from_secs(5), t0())
+        .expect("claim"));
+    assert!(!format!("{s:?}").contains(pw), "Debug shows no password");
+
+    let wrong = open(Some(Secret::new("not-it"))).expect_err("wrong password must fail");
+    let msg = wrong.to_string();
+    assert!(
+        msg.starts_with(&format!("store {}: cannot open: ", redis.url())),
+        "{msg}"
+    );
+    assert!(
+        msg.to_lowercase().contains("pass") || msg.to_lowercase().contains("auth"),
+        "says the password is wrong: {msg}"
+    );
+    assert!(!msg.contains("not-it"), "{msg}");
+    let none = open(None).expect_err("no password must fail");
+    assert!(
+        none.to_string().to_lowercase().contains("auth"),
+        "says authentication is required: {none}"
+    );
+
+    // A password in the URL is never shown either.
+    let mut cfg = RedisConfig::new(format!("redis://:{pw}@127.0.0.1:{}/0", redis.port));
+    cfg.prefix = prefix();
+    let in_url = RedisStore::open(cfg).expect("open with the password in the URL");
+    assert_eq!(in_url.location(), redis.url());
+    redis.stop();
+    assert_down(&in_url, &redis.url(), Some(pw));
+    assert_down(&s, &redis.url(), Some(pw));
+}
+
+#[test]
+fn an_unreachable_redis_fails_open_naming_the_address() {
+    let port = free_port();
+    let mut cfg = RedisConfig::new(format!("redis://127.0.0.1:{port}"));
+    cfg.timeout = Duration::from_millis(300);
+    let err = RedisStore::open(cfg).expect_err("nothing listens there");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("store redis://127.0.0.1:{port}/0: cannot open: ")),
+        "{err}"
+    );
+    // TLS (rediss://) is built in: a plain-text server there fails the handshake cleanly.
+    let redis = Redis::new();
+    let mut cfg = RedisConfig::new(format!("rediss://127.0.0.1:{}", redis.port));
+    cfg.timeout = Duration::from_millis(500);
+    let tls = RedisStore::open(cfg).expect_err("no TLS on a plain-text server");
+    assert!(
+        tls.to_string().starts_with(&format!(
+            "store rediss://127.0.0.1:{}/0: cannot open: ",
+            redis.port
+        )),
+        "{tls}"
+    );
+    let bad = RedisStore::open(RedisConfig::new("http://user:hunter2@host/"))
+        .expect_err("not a redis URL");
+    assert!(!bad.to_string().contains("hunter2"), "{bad}");
+}

@@ -1,4 +1,4 @@
-//! The running router's shared state: the store, intake, metrics, pacer and the active config
+//! The running router's shared state: the store, intake, metrics and the active config
 //! with its destinations (swapped whole on reload), plus the two signals that tie the parts
 //! together: "new work was queued" and "shut down".
 //!
@@ -17,7 +17,6 @@ use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::model::Group;
 use crate::notify::Notifier;
-use crate::pace::Pacer;
 use crate::render::Templates;
 use crate::store::{Dedup, NewDelivery, Store};
 
@@ -104,8 +103,6 @@ pub struct App {
     pub intake: Intake,
     /// Self-metrics.
     pub metrics: Metrics,
-    /// Token buckets (kept across reloads).
-    pub pacer: Pacer,
     /// The config file, for reloads (`None` when running on built-in defaults).
     pub config_path: Option<PathBuf>,
     /// How long in-flight sends may take to finish on shutdown.
@@ -152,7 +149,6 @@ impl App {
             store,
             intake,
             metrics,
-            pacer: Pacer::new(),
             config_path,
             drain_timeout: Duration::from_secs(10),
             active: RwLock::new(active),

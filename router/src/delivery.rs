@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
 
@@ -136,6 +136,7 @@ enum Step {
 async fn worker(app: Arc<App>, name: String) {
     let mut work = app.work_signal();
     let mut shutdown = app.shutdown_signal();
+    let mut warm = false;
     loop {
         if app.shutting_down() {
             return;
@@ -148,8 +149,10 @@ async fn worker(app: Arc<App>, name: String) {
         };
         let digest_after = active.config.delivery.digest_after;
         drop(active);
-        let step = match step(&app, &name, &dest, digest_after).await {
+        let step = match step(&app, &name, &dest, digest_after, &mut warm).await {
             Ok(s) => s,
+            // Another replica took over a lease of ours and finished it first.
+            Err(StoreError::NotFound { .. }) => Step::Worked,
             Err(e) => {
                 tracing::error!(destination = %name, error = %e, "store error in delivery; pausing");
                 tokio::time::sleep(STORE_ERROR_PAUSE).await;
@@ -170,11 +173,36 @@ async fn worker(app: Arc<App>, name: String) {
     }
 }
 
+/// Waits for a token of the destination's bucket (shared through the store, so replicas on
+/// one Redis share it). False if shutdown began meanwhile.
+async fn wait_for_token(
+    app: &Arc<App>,
+    pacing: &Option<(String, crate::config::Rate)>,
+) -> Result<bool, StoreError> {
+    let Some((key, rate)) = pacing else {
+        return Ok(true);
+    };
+    let mut shutdown = app.shutdown_signal();
+    loop {
+        let (k, r) = (key.clone(), *rate);
+        let wait = on_store(app, move |s| s.take_token(&k, r, SystemTime::now())).await?;
+        if wait.is_zero() {
+            return Ok(true);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|s| *s) => return Ok(false),
+        }
+    }
+}
+
+/// One step of a worker. `warm` says the previous step sent something (see below).
 async fn step(
     app: &Arc<App>,
     name: &str,
     dest: &Destination,
     digest_after: Duration,
+    warm: &mut bool,
 ) -> Result<Step, StoreError> {
     let pacing = dest.notifier.pacing();
     // Backlog check: how many to take at once.
@@ -189,9 +217,17 @@ async fn step(
         }
         None => 1,
     };
+    // Busy (the last step sent something): take the token before leasing, so a lease is held
+    // only for the send itself, never across a long wait (a pause after 429, other replicas
+    // ahead in a shared bucket) that could outlast `claim_after` and let another replica send
+    // it too. Idle: lease first, so no token is spent on an empty queue.
+    if *warm && !wait_for_token(app, &pacing).await? {
+        return Ok(Step::Stopped);
+    }
     let n = name.to_string();
     let mut leased = on_store(app, move |s| s.lease(&n, SystemTime::now(), batch)).await?;
     if leased.is_empty() {
+        *warm = false;
         return Ok(Step::Idle);
     }
     let delivery = app.active().config.delivery.clone();
@@ -216,20 +252,10 @@ async fn step(
     if fresh.is_empty() {
         return Ok(Step::Worked);
     }
-    // Pacing: wait for a token (the lease is held meanwhile; a restart would return it).
-    if let Some((key, rate)) = &pacing {
-        let mut shutdown = app.shutdown_signal();
-        loop {
-            let wait = app.pacer.try_take(key, *rate, Instant::now());
-            if wait.is_zero() {
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.wait_for(|s| *s) => return Ok(Step::Stopped),
-            }
-        }
+    if !*warm && !wait_for_token(app, &pacing).await? {
+        return Ok(Step::Stopped);
     }
+    *warm = true;
     let is_digest = fresh.len() > 1;
     let group = if is_digest {
         let groups: Vec<_> = fresh.iter().map(|d| &d.group).collect();
@@ -261,7 +287,15 @@ async fn step(
                 on_store(app, move |s| s.set_thread(&n, &k, &value)).await?;
             }
             let ids: Vec<u64> = fresh.iter().map(|d| d.id).collect();
-            on_store(app, move |s| ids.iter().try_for_each(|id| s.ack(*id))).await?;
+            on_store(app, move |s| {
+                ids.iter().try_for_each(|id| match s.ack(*id) {
+                    // Another replica took the lease over (this one looked dead) and delivered
+                    // it too: already acknowledged, nothing left to do.
+                    Err(StoreError::NotFound { .. }) => Ok(()),
+                    r => r,
+                })
+            })
+            .await?;
             let now = SystemTime::now();
             for d in &fresh {
                 let latency = now.duration_since(d.enqueued_at).unwrap_or_default();
@@ -309,7 +343,8 @@ async fn failed(
     let retry_after = e.retry_after.map(|r| r.min(policy.max_retry_after));
     if let (Some((key, _)), Some(after)) = (pacing, retry_after) {
         // The destination asked for quiet: hold the whole bucket, not just this message.
-        app.pacer.pause(key, Instant::now() + after);
+        let k = key.clone();
+        on_store(app, move |s| s.pause(&k, SystemTime::now() + after)).await?;
     }
     for d in deliveries {
         let attempts = d.attempts.saturating_add(1);

@@ -13,7 +13,7 @@ use beacon_router::app::{Active, App};
 use beacon_router::config::{Config, Loaded};
 use beacon_router::model::{Alert, Group, LabelSet, Source, Status};
 use beacon_router::notify::Attempt;
-use beacon_router::store::{EmbeddedStore, Store, StoreError};
+use beacon_router::store::{EmbeddedStore, RedisConfig, RedisStore, Store, StoreError};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -144,10 +144,25 @@ fn store_file(config: &Loaded) -> PathBuf {
     config.storage_path.join("router.redb")
 }
 
-fn daemon(config: Loaded, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// The configured store: Redis when `storage.redis` is set, else the embedded file.
+fn open_store(config: &Loaded) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(r) = &config.redis {
+        let store = RedisStore::open(RedisConfig {
+            password: r.password.clone(),
+            prefix: r.key_prefix.clone(),
+            idle_timeout: r.claim_after,
+            ..RedisConfig::new(r.url.clone())
+        })?;
+        tracing::info!(redis = %store.location(), consumer = %store.consumer(), "sharing state through redis");
+        return Ok(Arc::new(store));
+    }
     std::fs::create_dir_all(&config.storage_path)
         .with_context(|| format!("create storage.path {}", config.storage_path.display()))?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&store_file(&config))?);
+    Ok(Arc::new(EmbeddedStore::open(&store_file(config))?))
+}
+
+fn daemon(config: Loaded, config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config)?;
     let listen = config.listen;
     let rt = runtime()?;
     rt.block_on(async move {
@@ -282,13 +297,21 @@ fn send_test(config: Loaded, receiver: &str, resolved: bool) -> anyhow::Result<E
 }
 
 fn dead_letters(config: &Loaded, action: DeadLetterAction) -> anyhow::Result<ExitCode> {
-    let file = store_file(config);
-    match EmbeddedStore::open(&file) {
+    let opened = if config.redis.is_some() {
+        // Redis is shared: open it like another replica would.
+        open_store(config).map_err(|e| StoreError::Open {
+            location: "redis".into(),
+            detail: format!("{e:#}"),
+        })
+    } else {
+        EmbeddedStore::open(&store_file(config)).map(|s| Arc::new(s) as Arc<dyn Store>)
+    };
+    match opened {
         Ok(store) => {
             match action {
-                DeadLetterAction::List { json } => print_list(&admin::list(&store)?, json)?,
+                DeadLetterAction::List { json } => print_list(&admin::list(store.as_ref())?, json)?,
                 DeadLetterAction::Replay { ids, all } => {
-                    print_replayed(&admin::replay(&store, &ReplayRequest { ids, all })?)
+                    print_replayed(&admin::replay(store.as_ref(), &ReplayRequest { ids, all })?)
                 }
             }
             Ok(ExitCode::SUCCESS)

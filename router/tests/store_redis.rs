@@ -6,88 +6,26 @@
 
 #[macro_use]
 mod store_suite;
+mod support;
 
-use std::net::TcpStream;
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use beacon_e2e::{free_port, require_bin, wait_for, Server};
+use beacon_e2e::{free_port, wait_for};
 use beacon_router::config::Rate;
 use beacon_router::secret::Secret;
 use beacon_router::store::{Dedup, NewDelivery, RedisConfig, RedisStore, Store, StoreError};
 use store_suite::{group, t0, StoreFactory};
+use support::redis::Redis;
 
-/// A redis-server on a free loopback port with its data directory; `stop` kills it (-9) and
-/// `start` runs it again on the same port and directory (its AOF brings the data back).
-struct Redis {
-    server: Option<Server>,
-    port: u16,
-    dir: tempfile::TempDir,
-    password: Option<String>,
-}
-
-impl Redis {
-    fn new() -> Self {
-        Self::with_password(None)
-    }
-
-    fn with_password(password: Option<&str>) -> Self {
-        let mut r = Redis {
-            server: None,
-            port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir for redis"),
-            password: password.map(str::to_string),
-        };
-        r.start();
-        r
-    }
-
-    fn start(&mut self) {
-        let mut cmd = Command::new(require_bin("redis-server", "redis-server"));
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-            .args(["--appendfsync", "always", "--dir"])
-            .arg(self.dir.path());
-        if let Some(pw) = &self.password {
-            cmd.arg("--requirepass").arg(pw);
-        }
-        let mut server =
-            Server::start("redis-server", cmd, self.dir.path()).expect("start redis-server");
-        let port = self.port;
-        let ready = wait_for("redis-server to listen", Duration::from_secs(10), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        if let Err(e) = ready {
-            let _ = server.check_running();
-            panic!("{e}; log:\n{}", server.log());
-        }
-        self.server = Some(server);
-    }
-
-    fn stop(&mut self) {
-        // Server's drop kills (SIGKILL) and reaps the process.
-        self.server = None;
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn location(&self) -> String {
-        self.url()
-    }
-
-    /// A store on this server under `prefix`, taking over other consumers' leases after `idle`.
-    fn store(&self, prefix: &str, idle: Duration) -> RedisStore {
-        let mut cfg = RedisConfig::new(self.url());
-        cfg.prefix = prefix.to_string();
-        cfg.idle_timeout = idle;
-        cfg.timeout = Duration::from_millis(500);
-        cfg.password = self.password.as_deref().map(Secret::new);
-        RedisStore::open(cfg).expect("open redis store")
-    }
+/// A store on `redis` under `prefix`, taking over other consumers' leases after `idle`.
+fn store_on(redis: &Redis, prefix: &str, idle: Duration) -> RedisStore {
+    let mut cfg = RedisConfig::new(redis.url());
+    cfg.prefix = prefix.to_string();
+    cfg.idle_timeout = idle;
+    cfg.timeout = Duration::from_millis(500);
+    cfg.password = redis.password.as_deref().map(Secret::new);
+    RedisStore::open(cfg).expect("open redis store")
 }
 
 /// A unique key prefix per factory, as if each test were another router on a shared Redis.
@@ -117,7 +55,7 @@ impl RedisFactory {
 
 impl StoreFactory for RedisFactory {
     fn fresh(&self) -> Box<dyn Store> {
-        Box::new(self.redis.store(&self.prefix, SUITE_IDLE))
+        Box::new(store_on(&self.redis, &self.prefix, SUITE_IDLE))
     }
 
     fn reopen(&self, store: Box<dyn Store>) -> Box<dyn Store> {
@@ -125,7 +63,7 @@ impl StoreFactory for RedisFactory {
         // name until they have been idle long enough for another consumer to claim them.
         drop(store);
         std::thread::sleep(SUITE_IDLE + Duration::from_millis(20));
-        Box::new(self.redis.store(&self.prefix, SUITE_IDLE))
+        Box::new(store_on(&self.redis, &self.prefix, SUITE_IDLE))
     }
 }
 
@@ -168,8 +106,8 @@ fn a_lease_is_exclusive_between_replicas_and_a_dead_replicas_leases_are_taken_ov
     let redis = Redis::new();
     let p = prefix();
     let idle = Duration::from_millis(800);
-    let a = redis.store(&p, idle);
-    let b = redis.store(&p, idle);
+    let a = store_on(&redis, &p, idle);
+    let b = store_on(&redis, &p, idle);
     assert_ne!(a.consumer(), b.consumer());
     let queued = ids(a
         .enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0())
@@ -188,17 +126,20 @@ fn a_lease_is_exclusive_between_replicas_and_a_dead_replicas_leases_are_taken_ov
     );
     std::thread::sleep(idle + Duration::from_millis(50));
     let taken = b.lease("d", t0(), 10).expect("lease b after idle");
-    assert_eq!(keys(&taken), ["2"]);
+    // "2" from the dead A, and B's own "3": held past the idle timeout, its outcome was never
+    // recorded, so it is offered again rather than stuck (hence the idle timeout must exceed
+    // the longest time a live replica holds a lease).
+    assert_eq!(keys(&taken), ["2", "3"]);
     assert_eq!(taken[0].id, queued[1]);
     // The dead replica, holding nothing now, is forgotten by the consumer group.
     assert_eq!(consumers(&redis, &p, "d"), [b.consumer().to_string()]);
-    // B's own leases are never handed back to B, idle or not.
+    // Within the idle timeout, B's leases stay B's: not to B again, not to a third replica.
     assert!(b.lease("d", t0(), 10).expect("lease b").is_empty());
-    // A third replica does not get "2" (B claimed it just now) but does get "3": B has held
-    // that one longer than the idle timeout, which counts as dead (hence the idle timeout must
-    // exceed the longest time a live replica holds a lease).
-    let c = redis.store(&p, idle);
-    assert_eq!(keys(&c.lease("d", t0(), 10).expect("lease c")), ["3"]);
+    let c = store_on(&redis, &p, idle);
+    assert!(c.lease("d", t0(), 10).expect("lease c").is_empty());
+    std::thread::sleep(idle + Duration::from_millis(50));
+    // Past it, a third replica takes them over.
+    assert_eq!(keys(&c.lease("d", t0(), 10).expect("lease c")), ["2", "3"]);
     b.ack(queued[1]).expect("ack b");
     c.ack(queued[2]).expect("ack c");
     assert_eq!(c.depth("d").expect("depth"), (0, None));
@@ -209,8 +150,8 @@ fn a_lease_is_exclusive_between_replicas_and_a_dead_replicas_leases_are_taken_ov
 fn dedup_claims_threads_and_ids_are_shared_between_replicas() {
     let redis = Redis::new();
     let p = prefix();
-    let a = redis.store(&p, Duration::from_secs(60));
-    let b = redis.store(&p, Duration::from_secs(60));
+    let a = store_on(&redis, &p, Duration::from_secs(60));
+    let b = store_on(&redis, &p, Duration::from_secs(60));
     let ttl = Duration::from_secs(60);
     assert!(a.claim_dedup("k", ttl, t0()).expect("claim a"));
     assert!(!b.claim_dedup("k", ttl, t0()).expect("claim b"));
@@ -248,7 +189,7 @@ fn dedup_claims_threads_and_ids_are_shared_between_replicas() {
         Some("1700000000.000100")
     );
     // Another prefix is another router: nothing shared.
-    let other = redis.store(&prefix(), Duration::from_secs(60));
+    let other = store_on(&redis, &prefix(), Duration::from_secs(60));
     assert_eq!(other.thread("d", "g").expect("thread"), None);
     assert!(other.claim_dedup("k", ttl, t0()).expect("claim other"));
     assert!(other.destinations().expect("destinations").is_empty());
@@ -258,8 +199,8 @@ fn dedup_claims_threads_and_ids_are_shared_between_replicas() {
 fn replicas_share_one_token_bucket() {
     let redis = Redis::new();
     let p = prefix();
-    let a = redis.store(&p, Duration::from_secs(60));
-    let b = redis.store(&p, Duration::from_secs(60));
+    let a = store_on(&redis, &p, Duration::from_secs(60));
+    let b = store_on(&redis, &p, Duration::from_secs(60));
     let rate = Rate {
         per_second: 1.0,
         burst: 3,
@@ -343,7 +284,7 @@ fn assert_down(s: &RedisStore, location: &str, secret: Option<&str>) {
 #[test]
 fn redis_going_away_fails_every_call_and_coming_back_loses_nothing() {
     let mut redis = Redis::new();
-    let s = redis.store(&prefix(), Duration::from_secs(60));
+    let s = store_on(&redis, &prefix(), Duration::from_secs(60));
     let queued = ids(s
         .enqueue(vec![item("d", "1"), item("d", "2")], t0())
         .expect("enqueue"));

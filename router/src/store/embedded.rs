@@ -3,10 +3,11 @@
 //!
 //! Every write is one redb transaction committed with `Durability::Immediate`, so it is on disk
 //! when the call returns and a kill -9 leaves either all of it or none of it. Leases live only in
-//! memory (a set of ids): reopening the file returns every lease. Pacing buckets live in memory
+//! memory (id to lease time): reopening the file returns every lease, and a lease older than
+//! `LEASE_TIMEOUT` (its outcome never recorded) is offered again. Pacing buckets live in memory
 //! too, in a `Pacer` the store owns (one process is the only user of the file).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -43,6 +44,9 @@ const NEXT_ID: &str = "next_id";
 /// Expired dedup claims removed per `claim_dedup` call: bounds the work of one call while still
 /// outpacing the rate at which claims are created (at most one per call).
 const DEDUP_PRUNE_BATCH: usize = 16;
+
+/// How long a lease holds before `lease` offers the delivery again (longer than any send).
+pub const LEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The stored form of a queued delivery (its id is the key).
 #[derive(Debug, Serialize, Deserialize)]
@@ -85,7 +89,7 @@ pub struct EmbeddedStore {
     /// Ids handed out by `lease` and not yet acked, retried or dead-lettered. The lock is also
     /// held across `lease` and the lease-ending writes so a lease never sees a delivery that an
     /// ack is removing.
-    leases: Mutex<HashSet<u64>>,
+    leases: Mutex<HashMap<u64, SystemTime>>,
     /// Token buckets for `take_token`/`pause`.
     pacer: Pacer,
     /// The `Instant` standing for the Unix epoch: `Pacer` counts in `Instant`s, the trait in
@@ -105,7 +109,7 @@ impl EmbeddedStore {
         let store = EmbeddedStore {
             db,
             path: path.to_path_buf(),
-            leases: Mutex::new(HashSet::new()),
+            leases: Mutex::new(HashMap::new()),
             pacer: Pacer::new(),
             pace_epoch: Instant::now(),
         };
@@ -170,7 +174,7 @@ impl EmbeddedStore {
             .unwrap_or(self.pace_epoch)
     }
 
-    fn leases(&self) -> MutexGuard<'_, HashSet<u64>> {
+    fn leases(&self) -> MutexGuard<'_, HashMap<u64, SystemTime>> {
         // A panic elsewhere while holding the lock leaves the set itself consistent (every
         // mutation is a single insert/remove), so a poisoned lock is safe to keep using.
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
@@ -372,7 +376,13 @@ impl Store for EmbeddedStore {
                 }
                 let (key, _) = entry?;
                 let (_, id) = key.value();
-                if leases.contains(&id) {
+                // A lease older than LEASE_TIMEOUT is offered again: its outcome was never
+                // recorded (the store failed between send and ack), and stuck is worse than a
+                // repeat.
+                if leases.get(&id).is_some_and(|at| {
+                    now.duration_since(*at)
+                        .map_or(true, |held| held < LEASE_TIMEOUT)
+                }) {
                     continue;
                 }
                 let Some(bytes) = queue.get(id)? else {
@@ -390,7 +400,7 @@ impl Store for EmbeddedStore {
             Ok(out)
         };
         let out = run().map_err(|e| self.tx_error(OP, e))?;
-        leases.extend(out.iter().map(|d| d.id));
+        leases.extend(out.iter().map(|d| (d.id, now)));
         Ok(out)
     }
 
@@ -700,5 +710,29 @@ mod tests {
             .enqueue(vec![item()], SystemTime::UNIX_EPOCH)
             .expect("enqueue");
         assert!(second[0] > first[0], "{second:?} after {first:?}");
+    }
+
+    #[test]
+    fn a_lease_never_finished_is_offered_again_after_the_lease_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).expect("open");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        store
+            .enqueue(
+                vec![NewDelivery {
+                    destination: "d".into(),
+                    group: group("g"),
+                    dedup: None,
+                }],
+                t0,
+            )
+            .expect("enqueue");
+        assert_eq!(store.lease("d", t0, 1).expect("lease").len(), 1);
+        let almost = t0 + LEASE_TIMEOUT - Duration::from_secs(1);
+        assert!(store.lease("d", almost, 1).expect("lease").is_empty());
+        let after = t0 + LEASE_TIMEOUT + Duration::from_secs(1);
+        assert_eq!(store.lease("d", after, 1).expect("lease").len(), 1);
+        // Taken again: held anew from `after`.
+        assert!(store.lease("d", after, 1).expect("lease").is_empty());
     }
 }

@@ -25,10 +25,10 @@
 //! Redis answered, which with `appendfsync always` is after the fsync: deployments that need
 //! "acknowledged means durable" must configure Redis that way (the tests do).
 //!
-//! `lease` is `XREADGROUP` for new entries plus `XPENDING`/`XCLAIM` of entries pending on *other*
-//! consumers for longer than `idle_timeout` (a replica that died holding them); a store never
-//! claims its own pending entries, so its leases stay exclusive however long it holds them. The
-//! batch is returned in id order. Consumers holding nothing and idle past the timeout (replicas
+//! `lease` is `XREADGROUP` for new entries plus `XPENDING`/`XCLAIM` of entries pending for longer
+//! than `idle_timeout`: on another consumer (a replica that died holding them) or on this one (a
+//! lease whose outcome could not be recorded, e.g. Redis went away between send and ack: offered
+//! again rather than stuck). The batch is returned in id order. Consumers holding nothing and idle past the timeout (replicas
 //! gone) are deleted from the group by `lease`, so restarts do not pile them up. `ack` is `XACK` + `XDEL`. Streams have no delay, so `retry`
 //! acks and deletes the entry and parks the delivery in `retry:<dest>`; `lease` first moves due
 //! parked deliveries back into the stream (at its end: after a retry, strict id order across
@@ -278,7 +278,7 @@ for _ = 1, 20 do
   if #pend == 0 then break end
   local theirs = {}
   for _, p in ipairs(pend) do
-    if p[2] ~= me and #got + #theirs < max then theirs[#theirs + 1] = p[1] end
+    if #got + #theirs < max then theirs[#theirs + 1] = p[1] end
   end
   if #theirs > 0 then
     local claimed = redis.call('XCLAIM', stream(d), G, me, idle, unpack(theirs))

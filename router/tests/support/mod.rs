@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -22,6 +24,8 @@ pub struct Router {
     pub port: u16,
     pub dir: PathBuf,
     pub config: PathBuf,
+    /// Extra `storage:` keys (e.g. `redis:`), kept across config rewrites.
+    storage_extra: String,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -29,17 +33,24 @@ impl Router {
     /// Writes `config_body` (YAML without `listen` and `storage`, which the harness adds) into
     /// a fresh directory holding the secrets files, and starts the router on it.
     pub fn start(config_body: &str) -> Router {
+        Self::start_with_storage("", config_body)
+    }
+
+    /// Like `start`, with extra YAML under `storage:` (two-space indented, e.g. a `redis:` map).
+    pub fn start_with_storage(storage_extra: &str, config_body: &str) -> Router {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         write_secrets(&dir);
         let port = free_port();
         let config = dir.join("router.yaml");
-        std::fs::write(&config, full_config(port, &dir, config_body)).expect("write config");
+        std::fs::write(&config, full_config(port, &dir, storage_extra, config_body))
+            .expect("write config");
         let mut r = Router {
             server: start_process(&config, &dir),
             port,
             dir,
             config,
+            storage_extra: storage_extra.to_string(),
             _tmp: Some(tmp),
         };
         r.wait_ready();
@@ -73,14 +84,14 @@ impl Router {
 
     /// Rewrites the config (same listen and storage).
     pub fn write_config(&self, config_body: &str) {
-        std::fs::write(&self.config, full_config(self.port, &self.dir, config_body))
-            .expect("write config");
+        let text = full_config(self.port, &self.dir, &self.storage_extra, config_body);
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     /// Rewrites the config body (what follows `listen` and `storage`) with `f`.
     pub fn edit_config(&self, f: impl FnOnce(&str) -> String) {
         let text = std::fs::read_to_string(&self.config).expect("read config");
-        let header = full_config(self.port, &self.dir, "");
+        let header = full_config(self.port, &self.dir, &self.storage_extra, "");
         let body = text
             .strip_prefix(&header)
             .expect("config written by the harness");
@@ -158,9 +169,9 @@ fn write_secrets(dir: &Path) {
     std::fs::write(dir.join("slack-token"), format!("{SLACK_TOKEN}\n")).expect("secret");
 }
 
-fn full_config(port: u16, dir: &Path, body: &str) -> String {
+fn full_config(port: u16, dir: &Path, storage_extra: &str, body: &str) -> String {
     format!(
-        "listen: 127.0.0.1:{port}\nstorage:\n  path: {data}\n{body}",
+        "listen: 127.0.0.1:{port}\nstorage:\n  path: {data}\n{storage_extra}{body}",
         data = dir.join("data").display()
     )
 }

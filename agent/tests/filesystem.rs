@@ -321,9 +321,10 @@ fn a_hung_mount_times_out_is_skipped_while_stuck_and_recovers() {
 #[test]
 fn sizes_and_readonly_are_what_the_injected_statfs_returns() {
     // The collector reports exactly the injected numbers, unrounded, and a filesystem statfs
-    // calls read-only is read-only even when its mount options say "rw".
+    // calls read-only is read-only even when its mount options say "rw", unless statfs went
+    // through a rootfs prefix.
     let host = Host::new("27 1 254:0 / / rw - ext4 /dev/vda1 rw\n", &[]);
-    let c = Filesystem::with_statfs(&host.config(Duration::from_secs(1)), |_| {
+    let stats = |_: &std::path::Path| {
         Ok(FsStats {
             size: 1_234_567_890_123.0,
             free: 0.5,
@@ -332,9 +333,23 @@ fn sizes_and_readonly_are_what_the_injected_statfs_returns() {
             files_free: 7.0,
             readonly: true,
         })
-    });
-    let text = scrape(&c);
+    };
+    // Under a rootfs prefix (the DaemonSet's read-only bind mount of the host's `/`), statfs
+    // answers for the agent's own mount: the host's "rw" stands.
+    let prefixed = scrape(&Filesystem::with_statfs(
+        &host.config(Duration::from_secs(1)),
+        stats,
+    ));
     let l = labels("/dev/vda1", "ext4", "/");
+    assert!(
+        prefixed.contains(&format!("node_filesystem_readonly{l} 0\n")),
+        "{prefixed}"
+    );
+    // Without one, statfs is about the host's own mount, and counts.
+    let mut cfg = host.config(Duration::from_secs(1));
+    cfg.paths.rootfs = "/".into();
+    let c = Filesystem::with_statfs(&cfg, stats);
+    let text = scrape(&c);
     assert!(text.contains(&format!(
         "node_filesystem_size_bytes{l} 1.234567890123e+12\n"
     )));

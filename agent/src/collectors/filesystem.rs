@@ -38,7 +38,9 @@
 //! kernel marks with POLLPRI on every mount or unmount in its namespace: an unchanged table costs
 //! one poll(2) instead of reading and parsing mountinfo (the most expensive file the agent
 //! reads). It is reread anyway once a minute. `readonly` also honours statfs's `ST_RDONLY`, so
-//! a filesystem the kernel flips to read-only without a mount-table event is still reported.
+//! a filesystem the kernel flips to read-only without a mount-table event is still reported;
+//! not under a rootfs prefix, though: there statfs answers for the agent's own read-only bind
+//! mount of the host's `/` (the DaemonSet's `/host/root`), which says nothing about the host's.
 //!
 //! # `node_filesystem_device_error` labels
 //! node_exporter 1.5 labels every family `{device, fstype, mountpoint}`; newer releases add a
@@ -743,7 +745,13 @@ impl Collector for Filesystem {
                 "node_filesystem_readonly",
                 READONLY_HELP,
                 &labels,
-                if m.readonly || s.readonly { 1.0 } else { 0.0 },
+                // Through a rootfs prefix, statfs sees the agent's own (usually read-only) bind
+                // mount of the host's `/`, not the host's mount: only mountinfo counts then.
+                if m.readonly || (s.readonly && self.rootfs.is_empty()) {
+                    1.0
+                } else {
+                    0.0
+                },
             );
         }
         Ok(())

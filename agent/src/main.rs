@@ -113,7 +113,8 @@ fn main() -> ExitCode {
         )
         .with(filter)
         .init();
-    limit_malloc_arenas();
+    // One arena: one HTTP thread and one scrape at a time.
+    beacon_common::tune_malloc(1);
 
     let cfg = match cli.load() {
         Ok(cfg) => cfg,
@@ -157,24 +158,6 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("listen on {addr}"))?;
         beacon_agent::run(cfg, listener, shutdown_signal()).await
     })
-}
-
-/// Keeps glibc's allocator from holding on to memory the agent no longer uses:
-/// - one arena: glibc gives each new thread its own (64 MiB of address space, and resident pages
-///   that are rarely returned); the agent has one HTTP thread and one scrape at a time;
-/// - a fixed mmap threshold: by default glibc raises it after the first large buffer is freed,
-///   so every later scrape's large buffers (gzip state, the rendered body) come from the heap,
-///   whose top is then rarely trimmed; fixed at 128 KiB they are mapped and returned each time;
-/// - a trim threshold of 256 KiB, so freed space at the top of the heap goes back promptly.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tunables; called once at start-up, before any
-    // other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
-    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

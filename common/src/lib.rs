@@ -88,6 +88,29 @@ impl ConfigError {
     }
 }
 
+/// Keeps glibc's allocator from holding on to memory a daemon no longer uses:
+/// - at most `arenas` arenas: glibc otherwise gives each new thread its own (64 MiB of address
+///   space, and resident pages that are rarely returned), while these daemons do little in
+///   parallel;
+/// - a fixed mmap threshold: by default glibc raises it after the first large buffer is freed,
+///   so later large buffers (gzip state, a rendered body) come from the heap, whose top is then
+///   rarely trimmed; fixed at 128 KiB they are mapped and returned each time;
+/// - a trim threshold of 256 KiB, so freed space at the top of the heap goes back promptly.
+///
+/// Call once at start-up, before any other thread exists. A no-op off glibc.
+pub fn tune_malloc(arenas: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tunables; the caller guarantees no other thread
+    // exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ use crate::store::{Delivery, Store, StoreError};
 
 /// How often an idle worker looks again without being woken (retries whose backoff ended).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Deliveries an unpaced destination (console, generic webhook) takes per step.
+const UNPACED_BATCH: usize = 64;
 /// Pause after a store error before trying again.
 const STORE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -210,12 +212,17 @@ async fn step(
         Some((_, rate)) => {
             let n = name.to_string();
             let (depth, oldest) = on_store(app, move |s| s.depth(&n)).await?;
+            if depth == 0 {
+                *warm = false;
+                return Ok(Step::Idle);
+            }
             let age = oldest
                 .and_then(|t| SystemTime::now().duration_since(t).ok())
                 .unwrap_or_default();
             digest::batch_size(depth, age.as_secs_f64(), *rate, digest_after.as_secs_f64())
         }
-        None => 1,
+        // Unpaced destinations take several at once and acknowledge them together.
+        None => UNPACED_BATCH,
     };
     // Busy (the last step sent something): take the token before leasing, so a lease is held
     // only for the send itself, never across a long wait (a pause after 429, other replicas
@@ -230,7 +237,16 @@ async fn step(
         *warm = false;
         return Ok(Step::Idle);
     }
-    let delivery = app.active().config.delivery.clone();
+    // The config may have been reloaded while waiting: send with the destination as it is now.
+    let active = app.active();
+    let delivery = active.config.delivery.clone();
+    let Some(current) = active.destinations.get(name).cloned() else {
+        // Gone from the config: the leases lapse and the supervisor dead-letters the queue.
+        return Ok(Step::Stopped);
+    };
+    drop(active);
+    let dest = &current;
+    let pacing = dest.notifier.pacing();
     // Too old: dead-letter instead of sending.
     let now = SystemTime::now();
     let (stale, fresh): (Vec<Delivery>, Vec<Delivery>) = leased.drain(..).partition(|d| {
@@ -256,12 +272,56 @@ async fn step(
         return Ok(Step::Stopped);
     }
     *warm = true;
-    let is_digest = fresh.len() > 1;
-    let group = if is_digest {
-        let groups: Vec<_> = fresh.iter().map(|d| &d.group).collect();
-        digest::coalesce(&groups, fresh[0].id)
+    if pacing.is_some() {
+        // Paced: one message, a digest when the backlog called for several.
+        let is_digest = fresh.len() > 1;
+        let done = send(app, name, dest, &pacing, &delivery, fresh, is_digest).await?;
+        ack_all(app, done).await?;
     } else {
-        fresh[0].group.clone()
+        // Unpaced (console, generic webhook): each its own message, acknowledged together in
+        // one store write instead of one durable write each.
+        let mut done = Vec::with_capacity(fresh.len());
+        for d in fresh {
+            done.extend(send(app, name, dest, &pacing, &delivery, vec![d], false).await?);
+        }
+        ack_all(app, done).await?;
+    }
+    Ok(Step::Worked)
+}
+
+/// Acknowledges delivered ids. One already gone was taken over by another replica (this one
+/// looked dead) and delivered there too: nothing left to do.
+async fn ack_all(app: &Arc<App>, ids: Vec<u64>) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    on_store(app, move |s| match s.ack_many(&ids) {
+        Err(StoreError::NotFound { .. }) => ids.iter().try_for_each(|id| match s.ack(*id) {
+            Err(StoreError::NotFound { .. }) => Ok(()),
+            r => r,
+        }),
+        r => r,
+    })
+    .await
+}
+
+/// Sends one message carrying `items` (several only for a digest) and records the outcome:
+/// on success returns the ids to acknowledge (metrics and thread state done); on failure
+/// retries or dead-letters them and returns none.
+async fn send(
+    app: &Arc<App>,
+    name: &str,
+    dest: &Destination,
+    pacing: &Option<(String, crate::config::Rate)>,
+    policy: &crate::config::Delivery,
+    items: Vec<Delivery>,
+    is_digest: bool,
+) -> Result<Vec<u64>, StoreError> {
+    let group = if is_digest {
+        let groups: Vec<_> = items.iter().map(|d| &d.group).collect();
+        digest::coalesce(&groups, items[0].id)
+    } else {
+        items[0].group.clone()
     };
     let thread = if is_digest {
         None
@@ -276,53 +336,43 @@ async fn step(
         digest: is_digest,
     };
     let labels = [dest.receiver.as_str(), dest.integration];
-    match dest.notifier.send(attempt).await {
-        Ok(sent) => {
-            if let Some(e) = &sent.template_error {
-                app.metrics.template_errors.with_label_values(&labels).inc();
-                tracing::warn!(destination = %name, error = %e, "custom template failed; sent the default message");
-            }
-            if let ThreadUpdate::Set(value) = sent.thread {
-                let (n, k) = (name.to_string(), group.key.clone());
-                on_store(app, move |s| s.set_thread(&n, &k, &value)).await?;
-            }
-            let ids: Vec<u64> = fresh.iter().map(|d| d.id).collect();
-            on_store(app, move |s| {
-                ids.iter().try_for_each(|id| match s.ack(*id) {
-                    // Another replica took the lease over (this one looked dead) and delivered
-                    // it too: already acknowledged, nothing left to do.
-                    Err(StoreError::NotFound { .. }) => Ok(()),
-                    r => r,
-                })
-            })
-            .await?;
-            let now = SystemTime::now();
-            for d in &fresh {
-                let latency = now.duration_since(d.enqueued_at).unwrap_or_default();
-                app.metrics
-                    .latency
-                    .with_label_values(&labels)
-                    .observe(latency.as_secs_f64());
-            }
-            // Digest counters first: a reader that sees `sent` complete sees them too.
-            if is_digest {
-                app.metrics.digests.with_label_values(&labels).inc();
-                app.metrics
-                    .coalesced
-                    .with_label_values(&labels)
-                    .inc_by(fresh.len() as u64);
-            }
-            app.metrics
-                .sent
-                .with_label_values(&labels)
-                .inc_by(fresh.len() as u64);
-            tracing::debug!(destination = %name, notifications = fresh.len(), "delivered");
-        }
+    let sent = match dest.notifier.send(attempt).await {
+        Ok(sent) => sent,
         Err(e) => {
-            failed(app, name, dest, &pacing, &delivery, fresh, e).await?;
+            failed(app, name, dest, pacing, policy, items, e).await?;
+            return Ok(Vec::new());
         }
+    };
+    if let Some(e) = &sent.template_error {
+        app.metrics.template_errors.with_label_values(&labels).inc();
+        tracing::warn!(destination = %name, error = %e, "custom template failed; sent the default message");
     }
-    Ok(Step::Worked)
+    if let ThreadUpdate::Set(value) = sent.thread {
+        let (n, k) = (name.to_string(), group.key.clone());
+        on_store(app, move |s| s.set_thread(&n, &k, &value)).await?;
+    }
+    let now = SystemTime::now();
+    for d in &items {
+        let latency = now.duration_since(d.enqueued_at).unwrap_or_default();
+        app.metrics
+            .latency
+            .with_label_values(&labels)
+            .observe(latency.as_secs_f64());
+    }
+    // Digest counters first: a reader that sees `sent` complete sees them too.
+    if is_digest {
+        app.metrics.digests.with_label_values(&labels).inc();
+        app.metrics
+            .coalesced
+            .with_label_values(&labels)
+            .inc_by(items.len() as u64);
+    }
+    app.metrics
+        .sent
+        .with_label_values(&labels)
+        .inc_by(items.len() as u64);
+    tracing::debug!(destination = %name, notifications = items.len(), "delivered");
+    Ok(items.iter().map(|d| d.id).collect())
 }
 
 /// Records a failed attempt for every delivery it carried.

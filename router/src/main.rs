@@ -74,6 +74,8 @@ enum DeadLetterAction {
 }
 
 fn main() -> ExitCode {
+    // Two arenas for two runtime workers; the intake writer and blocking pool share them.
+    beacon_common::tune_malloc(2);
     let cli = Cli::parse();
     let filter = Targets::new()
         .with_default(cli.log_level)

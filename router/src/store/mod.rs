@@ -127,6 +127,14 @@ pub trait Store: Send + Sync {
     /// The delivery was delivered: removes it (and its lease).
     fn ack(&self, id: u64) -> Result<(), StoreError>;
 
+    /// Acknowledges several deliveries, in one durable write where the backend can. An unknown
+    /// id fails the call with `NotFound`; which of the others were acknowledged then depends on
+    /// the backend, so callers fall back to `ack` one by one (acknowledging is idempotent in
+    /// effect: a second `ack` only reports `NotFound`).
+    fn ack_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+        ids.iter().try_for_each(|id| self.ack(*id))
+    }
+
     /// The attempt failed and may be retried: increments `attempts`, records `error`, makes the
     /// delivery ready again at `not_before`, and releases the lease.
     fn retry(&self, id: u64, not_before: SystemTime, error: &str) -> Result<(), StoreError>;

@@ -34,6 +34,7 @@ macro_rules! store_suite_tests {
             threads_per_destination_and_group,
             reopen_returns_leases_and_keeps_everything,
             healthy_when_open,
+            ack_many_removes_them_all,
             token_bucket_starts_with_one_token_and_refills_to_the_burst,
             token_bucket_never_exceeds_the_rate,
             pause_holds_the_bucket_and_spends_its_tokens,
@@ -543,4 +544,23 @@ pub fn pause_holds_the_bucket_and_spends_its_tokens(f: &dyn StoreFactory) {
     assert_eq!(take(s, "new", SLACK, t), secs(5));
     assert_eq!(take(s, "new", SLACK, t + secs(5)), secs(1));
     assert_eq!(take(s, "new", SLACK, t + secs(6)), Duration::ZERO);
+}
+
+pub fn ack_many_removes_them_all(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = queued(s.enqueue(vec![item("d", "1"), item("d", "2"), item("d", "3")], t0()));
+    must(s.lease("d", t0(), 10), "lease");
+    must(s.ack_many(&ids[..2]), "ack_many");
+    assert_eq!(must(s.depth("d"), "depth").0, 1);
+    assert!(matches!(
+        s.ack_many(&[ids[0]]),
+        Err(StoreError::NotFound { .. })
+    ));
+    must(s.ack_many(&[]), "empty ack_many");
+    assert_eq!(
+        keys(&must(s.lease("d", t0(), 10), "lease")),
+        Vec::<String>::new()
+    );
+    must(s.ack(ids[2]), "ack");
+    assert_eq!(must(s.depth("d"), "depth"), (0, None));
 }

@@ -4,7 +4,8 @@
 //!
 //! Thread state (stored by the framework per destination and group): the first message's `ts`
 //! while the group is open, `resolved:<ts>` once it was shown resolved, so a group that fires
-//! again starts a new thread instead of replying under a message that says "resolved".
+//! again starts a new thread instead of replying under a message that says "resolved" (while a
+//! repeated resolved notification still replies in the old thread).
 //!
 //! Slack answers Web API calls with HTTP 200 and `{"ok": false, "error": ...}`; `ratelimited`
 //! and Slack's transient errors are retried, everything else (`channel_not_found`,
@@ -181,6 +182,12 @@ impl Api<'_> {
                     let new_ts = self.post(message, None).await?;
                     Ok(ThreadUpdate::Set(format!("{RESOLVED}{new_ts}")))
                 }
+            }
+            (Thread::Resolved(ts), true) => {
+                // Resolved again (a repeat, or an HA peer's copy after the dedup window): say
+                // it in the thread, not as a new top-level message.
+                self.post(message, Some(ts)).await?;
+                Ok(ThreadUpdate::Keep)
             }
             (Thread::None | Thread::Resolved(_), resolved) => {
                 let ts = self.post(message, None).await?;

@@ -5,8 +5,10 @@
 //! after `max_attempts`, or once older than `max_age`. A backlog longer than the rate can drain
 //! within `digest_after` is coalesced into digests (`digest.rs`).
 //!
-//! A worker sends one message at a time: destinations are rate limited per channel anyway, and
-//! order within a destination is kept (a retry waiting for its backoff lets later ones pass).
+//! A worker sends one message at a time: destinations are rate limited per channel anyway.
+//! Order: the store hands out a group's deliveries one at a time, in id order, so a firing
+//! notification waiting for its retry holds back the same group's resolved one (never the other
+//! groups'), and a channel never shows a group resolved and then firing again out of order.
 //! Every store write runs on the blocking pool: a durable commit waits for the disk.
 //!
 //! The supervisor starts a worker for every configured destination, and dead-letters what is
@@ -93,11 +95,20 @@ async fn dead_letter_orphans(app: &Arc<App>) {
         let n = name.clone();
         let far = SystemTime::now() + Duration::from_secs(100 * 365 * 86_400);
         let r = on_store(app, move |s| {
-            let items = s.lease(&n, far, usize::MAX)?;
-            for d in &items {
-                s.dead_letter(d.id, &reason, SystemTime::now())?;
+            // A lease gives one delivery per group: repeat until the queue is empty (bounded,
+            // so a huge orphaned queue is finished over later rounds).
+            let mut count = 0;
+            for _ in 0..1000 {
+                let items = s.lease(&n, far, usize::MAX)?;
+                if items.is_empty() {
+                    break;
+                }
+                for d in &items {
+                    s.dead_letter(d.id, &reason, SystemTime::now())?;
+                }
+                count += items.len();
             }
-            Ok(items.len())
+            Ok(count)
         })
         .await;
         match r {

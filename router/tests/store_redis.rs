@@ -146,6 +146,63 @@ fn a_lease_is_exclusive_between_replicas_and_a_dead_replicas_leases_are_taken_ov
     assert!(c.destinations().expect("destinations").is_empty());
 }
 
+/// Issue 6, group order across replicas: while A holds group K's first delivery, B gets other
+/// groups but not K's second; once A's lease is taken over (A died), B gets K's first, and only
+/// after acking it K's second. A retry pending on the dead replica is picked up when due.
+#[test]
+fn a_group_waits_for_its_first_delivery_held_by_another_replica() {
+    let redis = Redis::new();
+    let p = prefix();
+    let idle = Duration::from_millis(800);
+    let a = store_on(&redis, &p, idle);
+    let b = store_on(&redis, &p, idle);
+    let q = ids(a
+        .enqueue(
+            vec![
+                item("d", "K"),
+                item("d", "K"),
+                item("d", "J"),
+                item("d", "R"),
+            ],
+            t0(),
+        )
+        .expect("enqueue"));
+    let by_a = a.lease("d", t0(), 1).expect("lease a");
+    assert_eq!(by_a.iter().map(|d| d.id).collect::<Vec<_>>(), [q[0]]);
+    // B passes over K's second (A holds K's first) and takes the other groups.
+    let by_b = b.lease("d", t0(), 10).expect("lease b");
+    assert_eq!(by_b.iter().map(|d| d.id).collect::<Vec<_>>(), [q[2], q[3]]);
+    // R fails on B and waits for its retry; B then dies with it pending.
+    b.retry(q[3], t0() + Duration::from_secs(30), "503")
+        .expect("retry b");
+    b.ack(q[2]).expect("ack b");
+    drop(b);
+    assert!(a.lease("d", t0(), 10).expect("lease a").is_empty());
+    // A dies holding K's first; C takes it over after the idle timeout, and K's second only
+    // after that.
+    drop(a);
+    let c = store_on(&redis, &p, idle);
+    assert!(
+        c.lease("d", t0(), 10).expect("lease c").is_empty(),
+        "A's lease not idle long enough yet"
+    );
+    std::thread::sleep(idle + Duration::from_millis(50));
+    let taken = c.lease("d", t0(), 10).expect("lease c after idle");
+    assert_eq!(taken.iter().map(|d| d.id).collect::<Vec<_>>(), [q[0]]);
+    assert!(c.lease("d", t0(), 10).expect("lease c").is_empty());
+    c.ack(q[0]).expect("ack c");
+    let second = c.lease("d", t0(), 10).expect("lease c");
+    assert_eq!(second.iter().map(|d| d.id).collect::<Vec<_>>(), [q[1]]);
+    // The dead B's retry, once due, goes to C.
+    let due = c
+        .lease("d", t0() + Duration::from_secs(30), 10)
+        .expect("lease c");
+    assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), [q[3]]);
+    assert_eq!(due[0].attempts, 1);
+    c.ack_many(&[q[1], q[3]]).expect("ack c");
+    assert_eq!(c.depth("d").expect("depth"), (0, None));
+}
+
 #[test]
 fn dedup_claims_threads_and_ids_are_shared_between_replicas() {
     let redis = Redis::new();

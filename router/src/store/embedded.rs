@@ -6,8 +6,15 @@
 //! memory (id to lease time): reopening the file returns every lease, and a lease older than
 //! `LEASE_TIMEOUT` (its outcome never recorded) is offered again. Pacing buckets live in memory
 //! too, in a `Pacer` the store owns (one process is the only user of the file).
+//!
+//! Group order: `lease` walks a destination's queue in id order and offers only the first queued
+//! delivery of each group (`group.key`); a group whose first delivery is leased or waiting for
+//! its retry holds its later ones back, other groups pass. The walk needs each delivery's group
+//! key and `not_before`; they are kept in memory (`Leases::seen`) once decoded, so deliveries
+//! held behind their group cost a map lookup per lease, not a JSON decode.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -84,15 +91,41 @@ struct DeadRecord {
     at_ms: u64,
 }
 
+/// In-memory lease state of an `EmbeddedStore`.
+#[derive(Debug, Default)]
+struct Leases {
+    /// Ids handed out by `lease` and not yet acked, retried or dead-lettered, with when.
+    held: HashMap<u64, SystemTime>,
+    /// Group key and `not_before` (ms) of queued deliveries the lease walk has decoded: ids are
+    /// never reused and a delivery's group never changes, so an entry stays valid until the
+    /// delivery leaves the queue (or is retried, which changes `not_before`), when it is removed.
+    seen: HashMap<u64, Head>,
+}
+
+/// What the lease walk needs of a queued delivery.
+#[derive(Debug)]
+struct Head {
+    group_key: String,
+    not_before_ms: u64,
+}
+
+impl Leases {
+    /// Forgets `id`: it left the queue, or its record changed.
+    fn forget(&mut self, id: u64) {
+        self.held.remove(&id);
+        self.seen.remove(&id);
+    }
+}
+
 /// The redb-backed store. Open one per file; redb locks the file against a second opener.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     db: Database,
     path: PathBuf,
-    /// Ids handed out by `lease` and not yet acked, retried or dead-lettered. The lock is also
-    /// held across `lease` and the lease-ending writes so a lease never sees a delivery that an
-    /// ack is removing.
-    leases: Mutex<HashMap<u64, SystemTime>>,
+    /// Leases and the lease walk's cache. The lock is also held across `lease` and the writes
+    /// that end a lease or change a record, so a lease never sees a delivery that an ack is
+    /// removing and the cache never outlives the record it describes.
+    leases: Mutex<Leases>,
     /// Token buckets for `take_token`/`pause`.
     pacer: Pacer,
     /// The `Instant` standing for the Unix epoch: `Pacer` counts in `Instant`s, the trait in
@@ -118,7 +151,7 @@ impl EmbeddedStore {
         let store = EmbeddedStore {
             db,
             path: path.to_path_buf(),
-            leases: Mutex::new(HashMap::new()),
+            leases: Mutex::new(Leases::default()),
             pacer: Pacer::new(),
             pace_epoch: Instant::now(),
         };
@@ -183,8 +216,8 @@ impl EmbeddedStore {
             .unwrap_or(self.pace_epoch)
     }
 
-    fn leases(&self) -> MutexGuard<'_, HashMap<u64, SystemTime>> {
-        // A panic elsewhere while holding the lock leaves the set itself consistent (every
+    fn leases(&self) -> MutexGuard<'_, Leases> {
+        // A panic elsewhere while holding the lock leaves the maps themselves consistent (every
         // mutation is a single insert/remove), so a poisoned lock is safe to keep using.
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -305,6 +338,71 @@ impl<E: Into<redb::Error>> From<E> for TxError {
     }
 }
 
+/// The lease walk: `destination`'s queue in id order, offering (up to `max`) each group's first
+/// queued delivery if it is not leased and ready at `now`. A group whose first delivery is
+/// leased (a lease older than `LEASE_TIMEOUT` no longer counts: its outcome was never recorded,
+/// and stuck is worse than a repeat) or not ready, or was just offered, is blocked: its later
+/// deliveries are passed over, so a group's notifications go out one at a time in id order.
+fn lease_walk(
+    txn: &ReadTransaction,
+    destination: &str,
+    now: SystemTime,
+    max: usize,
+    leases: &mut Leases,
+) -> Result<Vec<Delivery>, TxError> {
+    let now_ms = to_millis(now);
+    let index = txn.open_table(BY_DESTINATION)?;
+    let queue = txn.open_table(QUEUE)?;
+    let read = |id: u64| -> Result<Record, TxError> {
+        match queue.get(id)? {
+            Some(bytes) => decode_record(id, bytes.value()),
+            None => Err(TxError::Corrupt(
+                format!("queue_by_destination/{destination}/{id}"),
+                "index entry without a queued delivery".into(),
+            )),
+        }
+    };
+    let mut out = Vec::new();
+    let mut blocked: HashSet<String> = HashSet::new();
+    for entry in index.range((destination, 0)..=(destination, u64::MAX))? {
+        if out.len() >= max {
+            break;
+        }
+        let (key, _) = entry?;
+        let (_, id) = key.value();
+        let mut decoded = None;
+        let head = match leases.seen.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let record = read(id)?;
+                let head = e.insert(Head {
+                    group_key: record.group.key.clone(),
+                    not_before_ms: record.not_before_ms,
+                });
+                decoded = Some(record);
+                head
+            }
+        };
+        if blocked.contains(&head.group_key) {
+            continue;
+        }
+        blocked.insert(head.group_key.clone());
+        let leased = leases.held.get(&id).is_some_and(|at| {
+            now.duration_since(*at)
+                .map_or(true, |held| held < LEASE_TIMEOUT)
+        });
+        if leased || head.not_before_ms > now_ms {
+            continue;
+        }
+        let record = match decoded {
+            Some(record) => record,
+            None => read(id)?,
+        };
+        out.push(record.into_delivery(id));
+    }
+    Ok(out)
+}
+
 fn decode_record(id: u64, bytes: &[u8]) -> Result<Record, TxError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TxError::Corrupt(format!("queue/{id}"), e.to_string()))
@@ -372,51 +470,18 @@ impl Store for EmbeddedStore {
         max: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         const OP: &str = "lease";
-        let now_ms = to_millis(now);
         let mut leases = self.leases();
         let txn = self.read(OP)?;
-        let run = || -> Result<Vec<Delivery>, TxError> {
-            let index = txn.open_table(BY_DESTINATION)?;
-            let queue = txn.open_table(QUEUE)?;
-            let mut out = Vec::new();
-            for entry in index.range((destination, 0)..=(destination, u64::MAX))? {
-                if out.len() >= max {
-                    break;
-                }
-                let (key, _) = entry?;
-                let (_, id) = key.value();
-                // A lease older than LEASE_TIMEOUT is offered again: its outcome was never
-                // recorded (the store failed between send and ack), and stuck is worse than a
-                // repeat.
-                if leases.get(&id).is_some_and(|at| {
-                    now.duration_since(*at)
-                        .map_or(true, |held| held < LEASE_TIMEOUT)
-                }) {
-                    continue;
-                }
-                let Some(bytes) = queue.get(id)? else {
-                    return Err(TxError::Corrupt(
-                        format!("queue_by_destination/{destination}/{id}"),
-                        "index entry without a queued delivery".into(),
-                    ));
-                };
-                let record = decode_record(id, bytes.value())?;
-                if record.not_before_ms > now_ms {
-                    continue;
-                }
-                out.push(record.into_delivery(id));
-            }
-            Ok(out)
-        };
-        let out = run().map_err(|e| self.tx_error(OP, e))?;
-        leases.extend(out.iter().map(|d| (d.id, now)));
+        let out = lease_walk(&txn, destination, now, max, &mut leases)
+            .map_err(|e| self.tx_error(OP, e))?;
+        leases.held.extend(out.iter().map(|d| (d.id, now)));
         Ok(out)
     }
 
     fn ack(&self, id: u64) -> Result<(), StoreError> {
         let mut leases = self.leases();
         self.write("ack", |txn| Self::remove_queued(txn, id).map(|_| ()))?;
-        leases.remove(&id);
+        leases.forget(id);
         Ok(())
     }
 
@@ -427,7 +492,7 @@ impl Store for EmbeddedStore {
                 .try_for_each(|id| Self::remove_queued(txn, *id).map(|_| ()))
         })?;
         for id in ids {
-            leases.remove(id);
+            leases.forget(*id);
         }
         Ok(())
     }
@@ -446,7 +511,7 @@ impl Store for EmbeddedStore {
             record.last_error = Some(error.to_string());
             Self::insert_queued(txn, id, &record)
         })?;
-        leases.remove(&id);
+        leases.forget(id);
         Ok(())
     }
 
@@ -464,7 +529,7 @@ impl Store for EmbeddedStore {
             txn.open_table(DEAD)?.insert(id, bytes.as_slice())?;
             Ok(())
         })?;
-        leases.remove(&id);
+        leases.forget(id);
         Ok(())
     }
 
@@ -672,7 +737,7 @@ mod tests {
             "{err}"
         );
         // The failed lease leased nothing.
-        assert!(store.leases().is_empty());
+        assert!(store.leases().held.is_empty());
     }
 
     #[test]

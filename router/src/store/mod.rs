@@ -117,6 +117,13 @@ pub trait Store: Send + Sync {
     /// id order. A leased delivery is not returned again until it is acked, retried or
     /// dead-lettered, or until the store is reopened (a restart returns every lease: the
     /// "in-flight message may be repeated" case).
+    ///
+    /// Group order (firing before resolved): within `destination`, a delivery is never leased
+    /// while an earlier one (lower id) with the same `group.key` is still queued, whether leased
+    /// (in flight) or waiting for its retry; so one call returns at most one delivery per group,
+    /// and a group's deliveries come out one at a time in id order, also after retries and
+    /// after a lease is taken over from a dead replica. Other groups are not held back: across
+    /// groups the order is id order as far as readiness allows.
     fn lease(
         &self,
         destination: &str,

@@ -4,14 +4,15 @@
 //! # Layout (every key starts with the configured prefix `P`, `beacon:` by default)
 //! - `P next_id`: the id counter (`INCRBY`), never reset, so ids are monotonic across replicas
 //!   and never reused.
-//! - `P d:<id>`: one hash per delivery: `dest`, `group` (JSON), `enq`, `att`, `nb` (ms),
-//!   `err`, and `st`, where it is: `q` in the destination's stream (with its stream `entry` id),
-//!   `p` parked for a retry, `x` a dead letter (with `reason` and `at`).
+//! - `P d:<id>`: one hash per delivery: `dest`, `group` (JSON), `gk` (the group key), `enq`,
+//!   `att`, `nb` (ms), `err`, and `st`: a queued delivery has its stream `entry` id and is `q`
+//!   (not yet read, or leased), `r` (waiting for its retry at `nb`) or `w` (read, but waiting
+//!   behind an earlier delivery of its group); `x` is a dead letter (with `reason` and `at`).
 //! - `P q:<dest>`: the destination's stream, consumer group `router`; an entry carries only the
 //!   delivery id. Each `RedisStore` is one consumer (`RedisConfig::consumer`).
-//! - `P retry:<dest>`: parked retries, a sorted set scored by `not_before` (ms).
-//! - `P ids:<dest>`: every queued id of the destination (streamed, leased or parked), scored by
-//!   id: `depth` and the oldest `enqueued_at` come from it. `P dests`: destinations with any.
+//! - `P ids:<dest>`: every queued id of the destination (read or not, leased or waiting),
+//!   scored by id: `depth` and the oldest `enqueued_at` come from it. `P dests`: destinations
+//!   with any.
 //! - `P dead`: dead-letter ids (sorted set scored by id).
 //! - `P dedup:<key>`: a dedup claim; the value is its expiry in the caller's clock (ms), so
 //!   expiry follows the `now` the router passes (like the embedded store), and Redis drops the
@@ -25,16 +26,33 @@
 //! Redis answered, which with `appendfsync always` is after the fsync: deployments that need
 //! "acknowledged means durable" must configure Redis that way (the tests do).
 //!
-//! `lease` is `XREADGROUP` for new entries plus `XPENDING`/`XCLAIM` of entries pending for longer
-//! than `idle_timeout`: on another consumer (a replica that died holding them) or on this one (a
-//! lease whose outcome could not be recorded, e.g. Redis went away between send and ack: offered
-//! again rather than stuck). The batch is returned in id order. Consumers holding nothing and idle past the timeout (replicas
-//! gone) are deleted from the group by `lease`, so restarts do not pile them up. `ack` is `XACK` + `XDEL`. Streams have no delay, so `retry`
-//! acks and deletes the entry and parks the delivery in `retry:<dest>`; `lease` first moves due
-//! parked deliveries back into the stream (at its end: after a retry, strict id order across
-//! the stream is not kept, only within one lease batch). The idle timeout must exceed the
-//! longest time a replica holds a lease (token wait plus send timeout), or a live replica's
-//! in-flight message is delivered a second time by another one.
+//! An entry stays in the stream from enqueue until `ack` or `dead_letter` (`XACK` + `XDEL`);
+//! `retry` does not move it: it stays pending (in the group's PEL) in state `r`. Entries are
+//! read (`XREADGROUP`) in stream order and removed only by `XACK` + `XDEL` together, so every
+//! pending entry is older than every unread one, and stream order is id order (ids and stream
+//! entries are made by one script).
+//!
+//! `lease` (one script) first walks the PEL in order (`XPENDING`, with `XRANGE` of the same
+//! span for the delivery ids) and then reads new entries, offering each group's first queued
+//! delivery only. A pending entry is claimable (`XCLAIM` to this consumer) if it is `q` and idle
+//! longer than `idle_timeout` (on another consumer: a replica that died holding it; on this
+//! one: a lease whose outcome could not be recorded, e.g. Redis went away between send and ack:
+//! offered again rather than stuck), `r` with `nb <= now`, or `w`. An entry that is not
+//! claimable (in flight on a live consumer, or a retry not due) blocks its group: later entries
+//! of that group are passed over, and a new entry read for a blocked group is left pending in
+//! state `w`, claimable by any replica once its group is unblocked. So within a destination a
+//! group's deliveries go out one at a time in id order, across retries and takeovers, while
+//! other groups pass. The idle timeout must exceed the longest time a replica holds a lease
+//! (token wait plus send timeout), or a live replica's in-flight message is delivered a second
+//! time by another one.
+//!
+//! Cost: one `lease` looks at most at `PEL_SCAN` pending entries (pages of `PEL_PAGE`, one
+//! `XPENDING` and one `XRANGE` each) and reads at most `READ_CAP` new ones, one `HMGET` each.
+//! New entries are read only when the whole PEL was walked (otherwise a new entry could pass an
+//! unseen earlier one of its group): with more than `PEL_SCAN` deliveries in flight, retrying or
+//! waiting behind their groups, newer deliveries wait until the PEL shrinks. Consumers holding
+//! nothing and idle past the timeout (replicas gone) are deleted from the group by `lease`, so
+//! restarts do not pile them up.
 //!
 //! # Pacing
 //! `take_token`/`pause` run `crate::pace::Pacer`'s algorithm in Lua over `pace:<key>` with the
@@ -77,6 +95,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
 /// Largest lease batch: Lua passes numbers as doubles, and no caller needs more at once.
 const MAX_LEASE: usize = 100_000;
+/// Most pending entries one `lease` looks at: bounds its work when many deliveries are in
+/// flight, retrying or waiting behind their groups.
+const PEL_SCAN: usize = 1_000;
+/// Pending entries per `XPENDING` page.
+const PEL_PAGE: usize = 100;
+/// Most new entries one `lease` reads; those of blocked groups stay pending (state `w`), so
+/// this also bounds how fast waiting entries can fill the PEL.
+const READ_CAP: usize = 1_000;
 
 /// How to reach Redis and how this store appears there.
 #[derive(Debug, Clone)]
@@ -177,13 +203,12 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// Lua shared by every script: key names and the moves between stream, parked set and queue
-/// index. `ARGV[1]` is always the key prefix.
+/// Lua shared by every script: key names, the stream entry of a delivery and the queue index.
+/// `ARGV[1]` is always the key prefix.
 const LUA_COMMON: &str = r#"
 local P = ARGV[1]
 local G = 'router'
 local function stream(d) return P .. 'q:' .. d end
-local function parked(d) return P .. 'retry:' .. d end
 local function ids(d) return P .. 'ids:' .. d end
 local function rec(id) return P .. 'd:' .. id end
 local function push(d, id)
@@ -193,13 +218,10 @@ local function push(d, id)
   local e = redis.call('XADD', stream(d), '*', 'id', id)
   redis.call('HSET', rec(id), 'st', 'q', 'entry', e)
 end
-local function unlink(id, st, d, e)
-  if st == 'q' then
-    redis.call('XACK', stream(d), G, e)
-    redis.call('XDEL', stream(d), e)
-  else
-    redis.call('ZREM', parked(d), id)
-  end
+local function queued(st) return st == 'q' or st == 'r' or st == 'w' end
+local function unlink(d, e)
+  redis.call('XACK', stream(d), G, e)
+  redis.call('XDEL', stream(d), e)
 end
 local function forget(d, id)
   redis.call('ZREM', ids(d), id)
@@ -208,13 +230,13 @@ end
 "#;
 
 /// ARGV: prefix, now ms, item count, then per item: destination, group JSON, has dedup
-/// (`1`/`0`), dedup key, ttl ms. Returns one id per item, 0 for a duplicate.
+/// (`1`/`0`), dedup key, ttl ms, group key. Returns one id per item, 0 for a duplicate.
 const LUA_ENQUEUE: &str = r#"
 local now = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local fresh, claimed, kept = {}, {}, 0
 for i = 0, n - 1 do
-  local b = 4 + i * 5
+  local b = 4 + i * 6
   local ok = true
   if ARGV[b + 2] == '1' then
     local k = P .. 'dedup:' .. ARGV[b + 3]
@@ -236,7 +258,7 @@ if kept == 0 then
 end
 local next_id = redis.call('INCRBY', P .. 'next_id', kept) - kept + 1
 for i = 0, n - 1 do
-  local b = 4 + i * 5
+  local b = 4 + i * 6
   if fresh[i + 1] then
     local id = string.format('%d', next_id)
     next_id = next_id + 1
@@ -246,8 +268,8 @@ for i = 0, n - 1 do
         'PX', math.max(ttl, 1))
     end
     local d = ARGV[b]
-    redis.call('HSET', rec(id), 'dest', d, 'group', ARGV[b + 1], 'enq', ARGV[2], 'att', '0',
-      'nb', ARGV[2])
+    redis.call('HSET', rec(id), 'dest', d, 'group', ARGV[b + 1], 'gk', ARGV[b + 5], 'enq',
+      ARGV[2], 'att', '0', 'nb', ARGV[2])
     push(d, id)
     redis.call('ZADD', ids(d), id, id)
     redis.call('SADD', P .. 'dests', d)
@@ -259,62 +281,102 @@ end
 return out
 "#;
 
-/// ARGV: prefix, consumer, destination, now ms, max, idle ms. Returns `{id, group, enq, att,
-/// nb, err}` per leased delivery.
+/// ARGV: prefix, consumer, destination, now ms, max, idle ms, PEL scan cap, PEL page, read
+/// cap. Returns `{id, group, enq, att, nb, err}` per leased delivery.
 const LUA_LEASE: &str = r#"
-local me, d, max, idle = ARGV[2], ARGV[3], tonumber(ARGV[5]), ARGV[6]
-local due = redis.call('ZRANGEBYSCORE', parked(d), '-inf', ARGV[4], 'LIMIT', 0,
-  math.max(max, 100))
-for _, id in ipairs(due) do
-  redis.call('ZREM', parked(d), id)
-  push(d, id)
-end
+local me, d = ARGV[2], ARGV[3]
+local now, max, idle = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local scan_cap, page, read_cap = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 if max <= 0 or redis.call('EXISTS', stream(d)) == 0 then return {} end
-local got = {}
-local start = '-'
-for _ = 1, 20 do
-  if #got >= max then break end
-  local pend = redis.call('XPENDING', stream(d), G, 'IDLE', idle, start, '+', 100)
-  if #pend == 0 then break end
-  local theirs = {}
+local s = stream(d)
+-- Group keys with an earlier queued delivery seen by this call; leased ids.
+local blocked, got = {}, {}
+-- Entry `e` of delivery `id`, pending for `pidle` ms, or just read by this call (`pidle` nil).
+local function offer(e, id, pidle)
+  local f = redis.call('HMGET', rec(id), 'st', 'entry', 'gk', 'nb')
+  if not queued(f[1]) or f[2] ~= e then
+    -- An entry whose delivery moved on: drop it.
+    unlink(d, e)
+    return
+  end
+  -- Deliveries enqueued before group keys were stored count as groups of their own.
+  local gk = f[3] or ('\0id:' .. id)
+  if blocked[gk] then
+    if pidle == nil and f[1] == 'q' then redis.call('HSET', rec(id), 'st', 'w') end
+    return
+  end
+  blocked[gk] = true
+  local ready
+  if f[1] == 'q' then
+    ready = pidle == nil or pidle >= idle
+  elseif f[1] == 'r' then
+    ready = (tonumber(f[4]) or 0) <= now
+  else
+    ready = true
+  end
+  if not ready then return end
+  if pidle ~= nil then redis.call('XCLAIM', s, G, me, 0, e) end
+  if f[1] ~= 'q' then redis.call('HSET', rec(id), 'st', 'q') end
+  got[#got + 1] = id
+end
+-- The PEL, oldest first.
+local scanned, start, complete = 0, '-', false
+while #got < max and scanned < scan_cap do
+  local pend = redis.call('XPENDING', s, G, start, '+', math.min(page, scan_cap - scanned))
+  if #pend == 0 then
+    complete = true
+    break
+  end
+  local id_of = {}
+  for _, x in ipairs(redis.call('XRANGE', s, pend[1][1], pend[#pend][1], 'COUNT', #pend)) do
+    id_of[x[1]] = x[2][2]
+  end
   for _, p in ipairs(pend) do
-    if #got + #theirs < max then theirs[#theirs + 1] = p[1] end
+    if #got >= max then break end
+    scanned = scanned + 1
+    local id = id_of[p[1]]
+    if not id then
+      local x = redis.call('XRANGE', s, p[1], p[1])
+      if #x > 0 then id = x[1][2][2] end
+    end
+    if id then
+      offer(p[1], id, tonumber(p[3]))
+    else
+      -- Pending but gone from the stream: nothing to deliver.
+      redis.call('XACK', s, G, p[1])
+    end
   end
-  if #theirs > 0 then
-    local claimed = redis.call('XCLAIM', stream(d), G, me, idle, unpack(theirs))
-    for _, e in ipairs(claimed) do got[#got + 1] = e end
-  end
-  if #pend < 100 then break end
   start = '(' .. pend[#pend][1]
 end
--- Forget consumers (replicas gone long ago) that hold nothing: every restart adds one.
-for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', stream(d), G)) do
-  local info = {}
-  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
-  if info['name'] ~= me and info['pending'] == 0 and info['idle'] > tonumber(idle) then
-    redis.call('XGROUP', 'DELCONSUMER', stream(d), G, info['name'])
+if #got < max and not complete then
+  -- The cap was reached: complete only if nothing is left after it.
+  complete = #redis.call('XPENDING', s, G, start, '+', 1) == 0
+end
+-- New entries, only after the whole PEL: they are all later than every pending one.
+if complete then
+  local read = 0
+  while #got < max and read < read_cap do
+    local r = redis.call('XREADGROUP', 'GROUP', G, me, 'COUNT',
+      math.min(max - #got, read_cap - read), 'STREAMS', s, '>')
+    if not r or #r[1][2] == 0 then break end
+    for _, x in ipairs(r[1][2]) do
+      read = read + 1
+      offer(x[1], x[2][2], nil)
+    end
   end
 end
-if #got < max then
-  local r = redis.call('XREADGROUP', 'GROUP', G, me, 'COUNT', max - #got, 'STREAMS',
-    stream(d), '>')
-  if r then
-    for _, e in ipairs(r[1][2]) do got[#got + 1] = e end
+-- Forget consumers (replicas gone long ago) that hold nothing: every restart adds one.
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', s, G)) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] ~= me and info['pending'] == 0 and info['idle'] > idle then
+    redis.call('XGROUP', 'DELCONSUMER', s, G, info['name'])
   end
 end
 local out = {}
-for _, e in ipairs(got) do
-  if type(e) == 'table' and type(e[2]) == 'table' then
-    local id = e[2][2]
-    local f = redis.call('HMGET', rec(id), 'st', 'entry', 'group', 'enq', 'att', 'nb', 'err')
-    if f[1] == 'q' and f[2] == e[1] then
-      out[#out + 1] = {id, f[3], f[4], f[5], f[6], f[7]}
-    else
-      -- An entry whose delivery moved on (acked, retried, dead-lettered): drop it.
-      redis.call('XACK', stream(d), G, e[1])
-      redis.call('XDEL', stream(d), e[1])
-    end
-  end
+for _, id in ipairs(got) do
+  local f = redis.call('HMGET', rec(id), 'group', 'enq', 'att', 'nb', 'err')
+  out[#out + 1] = {id, f[1], f[2], f[3], f[4], f[5]}
 end
 return out
 "#;
@@ -323,23 +385,21 @@ return out
 const LUA_ACK: &str = r#"
 local id = ARGV[2]
 local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
-if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
-unlink(id, f[1], f[2], f[3])
+if not queued(f[1]) then return 0 end
+unlink(f[2], f[3])
 redis.call('DEL', rec(id))
 forget(f[2], id)
 return 1
 "#;
 
-/// ARGV: prefix, id, not_before ms, error. Returns 1, or 0 if no such queued delivery.
+/// ARGV: prefix, id, not_before ms, error. Returns 1, or 0 if no such queued delivery. The
+/// entry keeps its place (pending, or not yet read): `lease` offers it again once due.
 const LUA_RETRY: &str = r#"
 local id = ARGV[2]
-local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
-if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
-unlink(id, f[1], f[2], f[3])
+local st = redis.call('HGET', rec(id), 'st')
+if not queued(st) then return 0 end
 redis.call('HINCRBY', rec(id), 'att', 1)
-redis.call('HSET', rec(id), 'st', 'p', 'nb', ARGV[3], 'err', ARGV[4])
-redis.call('HDEL', rec(id), 'entry')
-redis.call('ZADD', parked(f[2]), ARGV[3], id)
+redis.call('HSET', rec(id), 'st', 'r', 'nb', ARGV[3], 'err', ARGV[4])
 return 1
 "#;
 
@@ -347,8 +407,8 @@ return 1
 const LUA_DEAD_LETTER: &str = r#"
 local id = ARGV[2]
 local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
-if f[1] ~= 'q' and f[1] ~= 'p' then return 0 end
-unlink(id, f[1], f[2], f[3])
+if not queued(f[1]) then return 0 end
+unlink(f[2], f[3])
 forget(f[2], id)
 redis.call('HSET', rec(id), 'st', 'x', 'reason', ARGV[3], 'at', ARGV[4])
 redis.call('HDEL', rec(id), 'entry')
@@ -370,11 +430,12 @@ return out
 /// ARGV: prefix, id, now ms. Returns the new id, or 0 if no such dead letter.
 const LUA_REPLAY: &str = r#"
 local id = ARGV[2]
-local f = redis.call('HMGET', rec(id), 'st', 'dest', 'group')
+local f = redis.call('HMGET', rec(id), 'st', 'dest', 'group', 'gk')
 if f[1] ~= 'x' then return 0 end
 local new = string.format('%d', redis.call('INCR', P .. 'next_id'))
 redis.call('HSET', rec(new), 'dest', f[2], 'group', f[3], 'enq', ARGV[3], 'att', '0',
   'nb', ARGV[3])
+if f[4] then redis.call('HSET', rec(new), 'gk', f[4]) end
 push(f[2], new)
 redis.call('ZADD', ids(f[2]), new, new)
 redis.call('SADD', P .. 'dests', f[2])
@@ -729,6 +790,7 @@ impl Store for RedisStore {
                 Some(d) => inv.arg("1").arg(&d.key).arg(millis(d.ttl.min(MAX_TTL))),
                 None => inv.arg("0").arg("").arg(0),
             };
+            inv.arg(&item.group.key);
         }
         let ids: Vec<u64> = self.with_conn(OP, |c| inv.invoke(c))?;
         if ids.len() != items.len() {
@@ -754,6 +816,9 @@ impl Store for RedisStore {
                 .arg(to_millis(now))
                 .arg(max.min(MAX_LEASE))
                 .arg(self.idle_ms)
+                .arg(PEL_SCAN)
+                .arg(PEL_PAGE)
+                .arg(READ_CAP)
                 .invoke(c)
         })?;
         let mut out = Vec::with_capacity(rows.len());

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use beacon_router::config::Rate;
 use beacon_router::model::{Alert, Group, Source, Status};
-use beacon_router::store::{Dedup, NewDelivery, Store, StoreError};
+use beacon_router::store::{Dedup, Delivery, NewDelivery, Store, StoreError};
 
 /// Makes stores for the suite.
 pub trait StoreFactory {
@@ -38,6 +38,10 @@ macro_rules! store_suite_tests {
             token_bucket_starts_with_one_token_and_refills_to_the_burst,
             token_bucket_never_exceeds_the_rate,
             pause_holds_the_bucket_and_spends_its_tokens,
+            a_retrying_delivery_holds_back_its_group_only,
+            a_leased_delivery_holds_back_its_group_also_across_a_takeover,
+            a_group_stays_in_id_order_across_several_retries,
+            many_waiting_deliveries_of_one_group_do_not_hold_back_others,
         );
     };
     (@each $factory:expr; $($name:ident),* $(,)?) => {
@@ -175,7 +179,7 @@ pub fn retry_delays_by_not_before_and_counts_attempts(f: &dyn StoreFactory) {
         "retry",
     );
 
-    // Not ready yet: the later delivery goes first.
+    // Not ready yet: the later delivery (another group) goes first.
     let now = t0() + secs(10);
     let leased = must(s.lease("d", now, 10), "lease");
     assert_eq!(keys(&leased), ["2"]);
@@ -563,4 +567,152 @@ pub fn ack_many_removes_them_all(f: &dyn StoreFactory) {
     );
     must(s.ack(ids[2]), "ack");
     assert_eq!(must(s.depth("d"), "depth"), (0, None));
+}
+
+fn ids_of(ds: &[Delivery]) -> Vec<u64> {
+    ds.iter().map(|d| d.id).collect()
+}
+
+/// A notification of group `key` with `status` (same group key, so the same thread).
+fn status_item(destination: &str, key: &str, status: Status) -> NewDelivery {
+    let mut g = group(key);
+    g.status = status;
+    for a in &mut g.alerts {
+        a.status = status;
+    }
+    NewDelivery {
+        destination: destination.to_string(),
+        group: g,
+        dedup: None,
+    }
+}
+
+/// Issue 6, "firing before resolved": a group's firing notification fails and waits for its
+/// retry; the group's resolved notification, enqueued after, waits behind it, while other
+/// groups go on.
+pub fn a_retrying_delivery_holds_back_its_group_only(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let firing = queued(s.enqueue(vec![status_item("d", "K", Status::Firing)], t0()));
+    let leased = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(ids_of(&leased), firing);
+    must(s.retry(firing[0], t0() + secs(30), "503"), "retry");
+    let later = queued(s.enqueue(
+        vec![
+            status_item("d", "K", Status::Resolved),
+            status_item("d", "J", Status::Firing),
+        ],
+        t0() + secs(1),
+    ));
+    let (resolved, other) = (later[0], later[1]);
+
+    // Before the retry is due: neither of K's, but J is not held back.
+    let early = must(s.lease("d", t0() + secs(10), 10), "lease");
+    assert_eq!(ids_of(&early), [other], "only the other group: {early:?}");
+    assert!(must(s.lease("d", t0() + secs(29), 10), "lease").is_empty());
+    // Both of K's are still queued (and J's, leased).
+    assert_eq!(must(s.depth("d"), "depth"), (3, Some(t0())));
+
+    // Due: the firing one first, alone.
+    let due = must(s.lease("d", t0() + secs(30), 10), "lease");
+    assert_eq!(ids_of(&due), firing, "firing first, resolved still held");
+    assert_eq!(due[0].group.status, Status::Firing);
+    assert_eq!(due[0].attempts, 1);
+    assert!(
+        must(s.lease("d", t0() + secs(31), 10), "lease").is_empty(),
+        "resolved held while firing is in flight"
+    );
+    must(s.ack(firing[0]), "ack");
+    let next = must(s.lease("d", t0() + secs(31), 10), "lease");
+    assert_eq!(ids_of(&next), [resolved]);
+    assert_eq!(next[0].group.status, Status::Resolved);
+    must(s.ack_many(&[resolved, other]), "ack_many");
+    assert_eq!(must(s.depth("d"), "depth"), (0, None));
+}
+
+/// A leased (in flight) delivery holds back later ones of its group, within one lease call, in
+/// later calls, and after the lease is taken over (a restart here; another replica on a shared
+/// store): the taken-over one comes first.
+pub fn a_leased_delivery_holds_back_its_group_also_across_a_takeover(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let ids = queued(s.enqueue(
+        vec![
+            item("d", "K"),
+            item("d", "K"),
+            item("d", "J"),
+            item("d", "K"),
+            item("d", "J"),
+            item("e", "K"),
+        ],
+        t0(),
+    ));
+    // One per group per call, the group's first; other destinations are separate queues.
+    let first = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(ids_of(&first), [ids[0], ids[2]]);
+    assert_eq!(ids_of(&must(s.lease("e", t0(), 10), "lease")), [ids[5]]);
+    assert!(must(s.lease("d", t0(), 10), "lease").is_empty());
+    must(s.ack(ids[2]), "ack");
+    assert_eq!(ids_of(&must(s.lease("d", t0(), 10), "lease")), [ids[4]]);
+
+    // The process holding K's first dies: it comes back first, the rest still wait.
+    let s = f.reopen(s);
+    let back = must(s.lease("d", t0(), 10), "lease");
+    assert_eq!(ids_of(&back), [ids[0], ids[4]], "taken over, in id order");
+    assert!(must(s.lease("d", t0(), 10), "lease").is_empty());
+    must(s.ack(ids[0]), "ack");
+    assert_eq!(ids_of(&must(s.lease("d", t0(), 10), "lease")), [ids[1]]);
+    must(s.ack(ids[1]), "ack");
+    assert_eq!(ids_of(&must(s.lease("d", t0(), 10), "lease")), [ids[3]]);
+    assert_eq!(
+        must(s.depth("d"), "depth").0,
+        2,
+        "ids[3] and ids[4] still queued"
+    );
+}
+
+/// A group's deliveries go out in id order however often the first one is retried, and a
+/// later one retried waits its own backoff before the one after it.
+pub fn a_group_stays_in_id_order_across_several_retries(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let k = queued(s.enqueue(vec![item("d", "K"), item("d", "K"), item("d", "K")], t0()));
+    let mut now = t0();
+    let mut order = Vec::new();
+    for (n, id) in k.iter().enumerate() {
+        // Each of K's fails twice before it goes through.
+        for attempt in 0..3u32 {
+            let got = must(s.lease("d", now, 10), "lease");
+            assert_eq!(ids_of(&got), [*id], "delivery {n}, attempt {attempt}");
+            assert_eq!(got[0].attempts, attempt);
+            if attempt < 2 {
+                must(s.retry(*id, now + secs(5), "timeout"), "retry");
+                // Later ones of K wait for the backoff too.
+                let during = must(s.lease("d", now + secs(4), 10), "lease");
+                assert!(during.is_empty(), "during the backoff: {during:?}");
+                now += secs(5);
+            } else {
+                order.push(got[0].id);
+                must(s.ack(*id), "ack");
+            }
+        }
+    }
+    assert_eq!(order, k);
+    assert_eq!(must(s.depth("d"), "depth"), (0, None));
+}
+
+/// Hundreds of a group's deliveries waiting behind its first do not hold back another group's,
+/// and are all still counted by `depth`.
+pub fn many_waiting_deliveries_of_one_group_do_not_hold_back_others(f: &dyn StoreFactory) {
+    let s = f.fresh();
+    let k = queued(s.enqueue((0..250).map(|_| item("d", "K")).collect(), t0()));
+    let j = queued(s.enqueue(vec![item("d", "J")], t0()));
+    assert_eq!(ids_of(&must(s.lease("d", t0(), 1), "lease")), [k[0]]);
+    assert_eq!(ids_of(&must(s.lease("d", t0(), 1), "lease")), j);
+    assert!(must(s.lease("d", t0(), 1), "lease").is_empty());
+    assert_eq!(must(s.depth("d"), "depth"), (251, Some(t0())));
+    must(s.ack_many(&[k[0], j[0]]), "ack_many");
+    for want in &k[1..4] {
+        let got = must(s.lease("d", t0(), 10), "lease");
+        assert_eq!(ids_of(&got), [*want]);
+        must(s.ack(*want), "ack");
+    }
+    assert_eq!(must(s.depth("d"), "depth").0, 246);
 }

@@ -1,6 +1,8 @@
 //! `filefd`: allocated and maximum file handles from `/proc/sys/fs/file-nr`
 //! (node_exporter's `collector/filefd_linux.go`).
 
+use std::path::PathBuf;
+
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::MetricWriter;
@@ -9,13 +11,13 @@ use crate::read;
 /// Reads `{procfs}/sys/fs/file-nr`.
 #[derive(Debug)]
 pub struct Filefd {
-    file: read::KeptFile,
+    path: PathBuf,
 }
 
 impl Filefd {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("sys/fs/file-nr")),
+            path: cfg.paths.procfs.join("sys/fs/file-nr"),
         }
     }
 
@@ -25,12 +27,12 @@ impl Filefd {
         let mut f = text.split_ascii_whitespace();
         let (Some(allocated), Some(_unused), Some(maximum)) = (f.next(), f.next(), f.next()) else {
             return Err(CollectError::parse(
-                self.file.path(),
+                &self.path,
                 format!("unexpected number of file stats: {:?}", text.trim_end()),
             ));
         };
-        let allocated = read::parse_f64(self.file.path(), allocated)?;
-        let maximum = read::parse_f64(self.file.path(), maximum)?;
+        let allocated = read::parse_f64(&self.path, allocated)?;
+        let maximum = read::parse_f64(&self.path, maximum)?;
         out.gauge(
             "node_filefd_allocated",
             "File descriptor statistics: allocated.",
@@ -53,7 +55,7 @@ impl Collector for Filefd {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = self.file.read_string()?;
+        let text = read::read_string(&self.path)?;
         self.write(&text, out)
     }
 }

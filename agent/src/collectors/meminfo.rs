@@ -2,19 +2,21 @@
 //! node_exporter names them (`Active(anon)` becomes `Active_anon`; keys in kB get `_bytes` and
 //! are converted to bytes).
 
+use std::path::PathBuf;
+
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read;
 
 pub struct Meminfo {
-    file: read::KeptFile,
+    path: PathBuf,
 }
 
 impl Meminfo {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("meminfo")),
+            path: cfg.paths.procfs.join("meminfo"),
         }
     }
 }
@@ -25,7 +27,7 @@ impl Collector for Meminfo {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = self.file.read_string()?;
+        let text = read::read_string(&self.path)?;
         let mut name = String::with_capacity(64);
         let mut help = String::with_capacity(64);
         for line in text.lines() {
@@ -36,11 +38,11 @@ impl Collector for Meminfo {
             let unit = parts.next();
             if parts.next().is_some() {
                 return Err(CollectError::parse(
-                    self.file.path(),
+                    &self.path,
                     format!("invalid line: {line:?}"),
                 ));
             }
-            let mut v = read::parse_f64(self.file.path(), value)?;
+            let mut v = read::parse_f64(&self.path, value)?;
             let key = key.strip_suffix(':').unwrap_or(key);
             name.clear();
             name.push_str("node_memory_");

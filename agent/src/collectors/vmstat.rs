@@ -1,9 +1,10 @@
 //! `vmstat`: the `/proc/vmstat` fields selected by `collectors.vmstat.fields`, as untyped
 //! `node_vmstat_<field>` samples (node_exporter's `collector/vmstat_linux.go`).
 
+use std::path::PathBuf;
+
 use regex_lite::Regex;
 
-use super::match_cache::MatchCache;
 use super::{CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::{MetricType, MetricWriter};
@@ -12,19 +13,16 @@ use crate::read;
 /// Reads `{procfs}/vmstat`.
 #[derive(Debug)]
 pub struct Vmstat {
-    file: read::KeptFile,
+    path: PathBuf,
     /// Fields whose name matches are reported (`--collector.vmstat.fields`).
     fields: Regex,
-    /// `fields`' answer per field name.
-    selected: MatchCache,
 }
 
 impl Vmstat {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("vmstat")),
+            path: cfg.paths.procfs.join("vmstat"),
             fields: config::compile(&cfg.collectors.vmstat.fields),
-            selected: MatchCache::new(),
         }
     }
 
@@ -41,15 +39,15 @@ impl Vmstat {
             };
             let Some(value) = parts.next() else {
                 return Err(CollectError::parse(
-                    self.file.path(),
+                    &self.path,
                     format!("invalid line: {line:?}"),
                 ));
             };
             // Matching first skips parsing the ~150 fields the default pattern drops.
-            if !self.selected.get(field, |f| self.fields.is_match(f)) {
+            if !self.fields.is_match(field) {
                 continue;
             }
-            let value = read::parse_f64(self.file.path(), value)?;
+            let value = read::parse_f64(&self.path, value)?;
             name.clear();
             name.push_str(PREFIX);
             name.push_str(field);
@@ -69,7 +67,7 @@ impl Collector for Vmstat {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = self.file.read_string()?;
+        let text = read::read_string(&self.path)?;
         self.write(&text, out)
     }
 }

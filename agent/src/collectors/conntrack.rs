@@ -3,7 +3,7 @@
 //! `/proc/net/stat/nf_conntrack`, summed (node_exporter's `collector/conntrack_linux.go`).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{CollectError, Collector};
 use crate::config::Config;
@@ -60,25 +60,26 @@ const STAT_COLUMNS: [(usize, &str, &str); 8] = [
 /// Reads the conntrack files under `{procfs}`.
 #[derive(Debug)]
 pub struct Conntrack {
-    count: PathBuf,
-    max: PathBuf,
-    stat: PathBuf,
+    count: read::KeptFile,
+    max: read::KeptFile,
+    stat: read::KeptFile,
 }
 
 impl Conntrack {
     pub fn new(cfg: &Config) -> Self {
         let procfs = &cfg.paths.procfs;
         Self {
-            count: procfs.join("sys/net/netfilter/nf_conntrack_count"),
-            max: procfs.join("sys/net/netfilter/nf_conntrack_max"),
-            stat: procfs.join("net/stat/nf_conntrack"),
+            count: read::KeptFile::new(procfs.join("sys/net/netfilter/nf_conntrack_count")),
+            max: read::KeptFile::new(procfs.join("sys/net/netfilter/nf_conntrack_max")),
+            stat: read::KeptFile::new(procfs.join("net/stat/nf_conntrack")),
         }
     }
 }
 
 /// Reads a one-integer sysctl; a missing file means the conntrack module is not loaded.
-fn read_sysctl(path: &Path) -> Result<f64, CollectError> {
-    let text = match read::read_string_io(path) {
+fn read_sysctl(file: &read::KeptFile) -> Result<f64, CollectError> {
+    let path = file.path();
+    let text = match file.read_string_io() {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(CollectError::NoData(format!(
@@ -147,8 +148,8 @@ impl Collector for Conntrack {
             &[],
             read_sysctl(&self.max)?,
         );
-        let text = read::read_string(&self.stat)?;
-        let sums = parse_stat(&self.stat, &text)?;
+        let text = self.stat.read_string()?;
+        let sums = parse_stat(self.stat.path(), &text)?;
         for (sum, (_, name, help)) in sums.into_iter().zip(STAT_COLUMNS) {
             out.gauge(name, help, &[], sum as f64);
         }
@@ -244,7 +245,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("count");
         std::fs::write(&path, "many\n").expect("write");
-        let e = read_sysctl(&path).expect_err("not a number");
+        let e = read_sysctl(&read::KeptFile::new(path)).expect_err("not a number");
         assert!(matches!(e, CollectError::Parse { .. }), "{e}");
         assert!(
             e.to_string().ends_with("not an unsigned integer: \"many\""),

@@ -46,7 +46,7 @@ const SECONDS_HELP: &str = "Seconds the CPUs spent in each mode.";
 const GUEST_HELP: &str = "Seconds the CPUs spent in guests (VMs) for each mode.";
 
 pub struct Cpu {
-    stat: PathBuf,
+    stat: read::KeptFile,
     cpu_dir: PathBuf,
     /// Last reported seconds per CPU id, indexed by `FIELDS` order.
     last: Mutex<HashMap<String, [f64; FIELDS]>>,
@@ -55,7 +55,7 @@ pub struct Cpu {
 impl Cpu {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            stat: cfg.paths.procfs.join("stat"),
+            stat: read::KeptFile::new(cfg.paths.procfs.join("stat")),
             cpu_dir: cfg.paths.sysfs.join("devices/system/cpu"),
             last: Mutex::new(HashMap::new()),
         }
@@ -171,8 +171,8 @@ impl Collector for Cpu {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.stat)?;
-        let cpus = self.monotonic(parse_stat(&self.stat, &text)?);
+        let text = self.stat.read_string()?;
+        let cpus = self.monotonic(parse_stat(self.stat.path(), &text)?);
         for (id, v) in &cpus {
             for (mode, i) in MODES {
                 out.counter(

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use regex_lite::Regex;
 
+use super::match_cache::MatchCache;
 use super::{CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::{MetricType, MetricWriter};
@@ -222,10 +223,12 @@ impl<'a> Udev<'a> {
 /// Reads `/proc/diskstats` and the udev database.
 #[derive(Debug)]
 pub struct Diskstats {
-    path: PathBuf,
+    file: read::KeptFile,
     udev_dir: PathBuf,
     exclude: Regex,
     include: Option<Regex>,
+    /// The filters' answer per device name.
+    ignored: MatchCache,
     /// Whether `udev_dir` existed when last checked. While it is absent, one stat per scrape
     /// replaces an open per device; it is re-checked so a udev that starts after the agent
     /// is picked up.
@@ -241,16 +244,20 @@ impl Diskstats {
             tracing::info!(path = %udev_dir.display(), "udev data directory not found, node_disk_info will lack udev properties");
         }
         Self {
-            path: cfg.paths.procfs.join("diskstats"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("diskstats")),
             udev_dir,
             exclude: config::compile(&c.device_exclude),
             include: c.device_include.as_deref().map(config::compile),
+            ignored: MatchCache::new(),
             udev_present,
         }
     }
 
     fn ignored(&self, device: &str) -> bool {
-        self.exclude.is_match(device) || self.include.as_ref().is_some_and(|r| !r.is_match(device))
+        self.ignored.get(device, |device| {
+            self.exclude.is_match(device)
+                || self.include.as_ref().is_some_and(|r| !r.is_match(device))
+        })
     }
 
     /// Reads the udev data file of a device into `buf`; false when there is none.
@@ -341,17 +348,17 @@ impl Collector for Diskstats {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = match read::read_string_io(&self.path) {
+        let text = match self.file.read_string_io() {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(CollectError::NoData(format!(
                     "{} not found",
-                    self.path.display()
+                    self.file.path().display()
                 )))
             }
-            Err(e) => return Err(CollectError::io(&self.path, e)),
+            Err(e) => return Err(CollectError::io(self.file.path(), e)),
         };
-        let mut disks = parse(&self.path, &text)?;
+        let mut disks = parse(self.file.path(), &text)?;
         disks.retain(|d| !self.ignored(d.name));
         // node_exporter's client library sorts a family's samples by label values.
         disks.sort_unstable_by(|a, b| a.name.cmp(b.name));

@@ -1,8 +1,6 @@
 //! `filefd`: allocated and maximum file handles from `/proc/sys/fs/file-nr`
 //! (node_exporter's `collector/filefd_linux.go`).
 
-use std::path::PathBuf;
-
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::MetricWriter;
@@ -11,13 +9,13 @@ use crate::read;
 /// Reads `{procfs}/sys/fs/file-nr`.
 #[derive(Debug)]
 pub struct Filefd {
-    path: PathBuf,
+    file: read::KeptFile,
 }
 
 impl Filefd {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            path: cfg.paths.procfs.join("sys/fs/file-nr"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("sys/fs/file-nr")),
         }
     }
 
@@ -27,12 +25,12 @@ impl Filefd {
         let mut f = text.split_ascii_whitespace();
         let (Some(allocated), Some(_unused), Some(maximum)) = (f.next(), f.next(), f.next()) else {
             return Err(CollectError::parse(
-                &self.path,
+                self.file.path(),
                 format!("unexpected number of file stats: {:?}", text.trim_end()),
             ));
         };
-        let allocated = read::parse_f64(&self.path, allocated)?;
-        let maximum = read::parse_f64(&self.path, maximum)?;
+        let allocated = read::parse_f64(self.file.path(), allocated)?;
+        let maximum = read::parse_f64(self.file.path(), maximum)?;
         out.gauge(
             "node_filefd_allocated",
             "File descriptor statistics: allocated.",
@@ -55,7 +53,7 @@ impl Collector for Filefd {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
+        let text = self.file.read_string()?;
         self.write(&text, out)
     }
 }

@@ -68,6 +68,7 @@ use std::time::{Duration, Instant};
 
 use regex_lite::Regex;
 
+use super::match_cache::MatchCache;
 use super::{io_reason, CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::MetricWriter;
@@ -285,6 +286,10 @@ pub struct Filesystem {
     mount_points_include: Option<Regex>,
     fs_types_exclude: Regex,
     fs_types_include: Option<Regex>,
+    /// The mount point filters' answer per mount point.
+    mount_points_ignored: MatchCache,
+    /// The fs type filters' answer per fs type.
+    fs_types_ignored: MatchCache,
     timeout: Duration,
     shared: Arc<Shared>,
     /// The current worker, started on first use. Held for a whole collect, which also
@@ -331,6 +336,8 @@ impl Filesystem {
             mount_points_include: c.mount_points_include.as_deref().map(config::compile),
             fs_types_exclude: config::compile(&c.fs_types_exclude),
             fs_types_include: c.fs_types_include.as_deref().map(config::compile),
+            mount_points_ignored: MatchCache::new(),
+            fs_types_ignored: MatchCache::new(),
             timeout: c.mount_timeout,
             shared: Arc::new(Shared {
                 stat: StatFn(Arc::new(stat)),
@@ -428,19 +435,23 @@ impl Filesystem {
     }
 
     fn mount_point_ignored(&self, mp: &str) -> bool {
-        self.mount_points_exclude.is_match(mp)
-            || self
-                .mount_points_include
-                .as_ref()
-                .is_some_and(|r| !r.is_match(mp))
+        self.mount_points_ignored.get(mp, |mp| {
+            self.mount_points_exclude.is_match(mp)
+                || self
+                    .mount_points_include
+                    .as_ref()
+                    .is_some_and(|r| !r.is_match(mp))
+        })
     }
 
     fn fs_type_ignored(&self, fstype: &str) -> bool {
-        self.fs_types_exclude.is_match(fstype)
-            || self
-                .fs_types_include
-                .as_ref()
-                .is_some_and(|r| !r.is_match(fstype))
+        self.fs_types_ignored.get(fstype, |fstype| {
+            self.fs_types_exclude.is_match(fstype)
+                || self
+                    .fs_types_include
+                    .as_ref()
+                    .is_some_and(|r| !r.is_match(fstype))
+        })
     }
 
     /// The `mountpoint` label: the mount point without a leading rootfs ("" becomes "/").

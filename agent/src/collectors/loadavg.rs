@@ -1,20 +1,18 @@
 //! `loadavg`: the 1, 5 and 15 minute load averages from `/proc/loadavg`.
 
-use std::path::PathBuf;
-
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::MetricWriter;
 use crate::read;
 
 pub struct Loadavg {
-    path: PathBuf,
+    file: read::KeptFile,
 }
 
 impl Loadavg {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            path: cfg.paths.procfs.join("loadavg"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("loadavg")),
         }
     }
 }
@@ -25,18 +23,18 @@ impl Collector for Loadavg {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
+        let text = self.file.read_string()?;
         let mut f = text.split_ascii_whitespace();
         let (Some(l1), Some(l5), Some(l15)) = (f.next(), f.next(), f.next()) else {
             return Err(CollectError::parse(
-                &self.path,
+                self.file.path(),
                 format!("unexpected content: {:?}", text.trim_end()),
             ));
         };
         let (l1, l5, l15) = (
-            read::parse_f64(&self.path, l1)?,
-            read::parse_f64(&self.path, l5)?,
-            read::parse_f64(&self.path, l15)?,
+            read::parse_f64(self.file.path(), l1)?,
+            read::parse_f64(self.file.path(), l5)?,
+            read::parse_f64(self.file.path(), l15)?,
         );
         out.gauge("node_load1", "1m load average.", &[], l1);
         out.gauge("node_load5", "5m load average.", &[], l5);

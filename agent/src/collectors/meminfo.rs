@@ -2,21 +2,19 @@
 //! node_exporter names them (`Active(anon)` becomes `Active_anon`; keys in kB get `_bytes` and
 //! are converted to bytes).
 
-use std::path::PathBuf;
-
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read;
 
 pub struct Meminfo {
-    path: PathBuf,
+    file: read::KeptFile,
 }
 
 impl Meminfo {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            path: cfg.paths.procfs.join("meminfo"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("meminfo")),
         }
     }
 }
@@ -27,7 +25,7 @@ impl Collector for Meminfo {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
+        let text = self.file.read_string()?;
         let mut name = String::with_capacity(64);
         let mut help = String::with_capacity(64);
         for line in text.lines() {
@@ -38,11 +36,11 @@ impl Collector for Meminfo {
             let unit = parts.next();
             if parts.next().is_some() {
                 return Err(CollectError::parse(
-                    &self.path,
+                    self.file.path(),
                     format!("invalid line: {line:?}"),
                 ));
             }
-            let mut v = read::parse_f64(&self.path, value)?;
+            let mut v = read::parse_f64(self.file.path(), value)?;
             let key = key.strip_suffix(':').unwrap_or(key);
             name.clear();
             name.push_str("node_memory_");

@@ -1,21 +1,29 @@
 //! `netclass`: network interface properties from `{sysfs}/class/net/<iface>/*`, as
-//! node_exporter 1.5's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`.
+//! node_exporter 1.5's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`. On the
+//! live `/sys`, 16 of the 22 attributes come from one rtnetlink dump (`rtnetlink.rs`) with the
+//! same values; attribute files are kept open across scrapes (`read::KeptFile`).
 //!
 //! Also home of `read_sysfs`, the attribute read shared by the sysfs collectors (netclass,
 //! hwmon, thermal_zone), which mirrors procfs' `util.SysReadFile`.
 
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::DirEntryExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use regex_lite::Regex;
 
+use super::rtnetlink::{Link, LinkDump};
 use super::{CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::{MetricType, MetricWriter};
+use crate::read::{self, KeptFile};
 
 /// The most bytes node_exporter reads from one sysfs attribute (procfs' `util.SysReadFile` and
 /// hwmon's `sysReadFile` both do a single 128-byte read(2)); longer values are truncated.
@@ -197,12 +205,101 @@ struct Iface {
     numeric: [Option<i64>; 17],
 }
 
+/// The attribute files of one interface, kept open across scrapes (`read::KeptFile`): 22
+/// attributes × every interface are most of a scrape's file reads, and a pread(2) of a kept
+/// sysfs attribute costs a tenth of opening, reading and closing it.
+#[derive(Debug)]
+struct IfaceFiles {
+    /// Identity of the interface the files were set up for: the inode of its `class/net` entry
+    /// (sysfs listing) or its ifindex (netlink). kernfs renames that entry in place when the
+    /// interface is renamed, so a name whose identity changed is another interface (renamed,
+    /// or removed and re-created): its files are set up afresh.
+    id: u64,
+    text: [KeptFile; 4],
+    operstate: KeptFile,
+    numeric: [KeptFile; 17],
+}
+
+impl IfaceFiles {
+    fn new(dir: &Path, id: u64) -> Self {
+        let file = |attr: &CStr| KeptFile::new(dir.join(attr.to_string_lossy().as_ref()));
+        Self {
+            id,
+            text: TEXT.map(file),
+            operstate: file(c"operstate"),
+            numeric: NUMERIC.map(|(attr, ..)| file(attr)),
+        }
+    }
+}
+
 /// Reads `{sysfs}/class/net`.
 #[derive(Debug)]
 pub struct Netclass {
     dir: PathBuf,
     /// `--collector.netclass.ignored-devices` (node_exporter's default `^$` ignores nothing).
     exclude: Option<Regex>,
+    /// Kept attribute files by interface name; interfaces no longer listed are dropped at the
+    /// next scrape, closing their files.
+    files: Mutex<HashMap<String, IfaceFiles>>,
+    /// Set when `{sysfs}` is this host's live `/sys`: interfaces and 16 of their attributes then
+    /// come from one rtnetlink dump, and only `SYSFS_ONLY` from sysfs files.
+    netlink: Option<LinkDump>,
+    /// Set for good when sysfs and netlink disagree on an interface's ifindex (sysfs of another
+    /// network namespace): the sysfs listing is used from then on.
+    netlink_off: AtomicBool,
+    /// Consecutive scrapes in which sysfs lacked an interface of the dump.
+    netlink_misses: AtomicU32,
+}
+
+/// How sysfs failed to show an interface of the rtnetlink dump.
+#[derive(Debug, PartialEq)]
+enum Mismatch {
+    /// `ifindex` differs: sysfs of another network namespace.
+    Foreign,
+    /// No such directory: removed since the dump, or another namespace.
+    Absent,
+}
+
+/// The attributes rtnetlink does not carry, read from sysfs in netlink mode: `TEXT` index of
+/// `duplex`, and `NUMERIC` indexes of addr_assign_type, dev_id, flags (sysfs shows
+/// `dev->flags`; netlink's `ifi_flags` adds IFF_RUNNING/LOWER_UP/DORMANT and the promiscuity
+/// counters' flags differ), name_assign_type and speed.
+const DUPLEX: usize = 2;
+const SYSFS_ONLY: [usize; 5] = [0, 5, 7, 12, SPEED];
+
+/// sysfs' `operstate` strings by IF_OPER_* value (linux/net/core/net-sysfs.c).
+const OPERSTATES: [&str; 7] = [
+    "unknown",
+    "notpresent",
+    "down",
+    "lowerlayerdown",
+    "testing",
+    "dormant",
+    "up",
+];
+
+/// Whether `a` and `b` are the same directory (same device and inode): `{sysfs}/class/net`
+/// and this process' `/sys/class/net` are the same only when `{sysfs}` shows this network
+/// namespace's interfaces, the ones rtnetlink reports.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// `sysfs_format_mac`: lower-case hex bytes joined by colons.
+fn format_mac(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 impl Netclass {
@@ -215,11 +312,158 @@ impl Netclass {
                 .device_exclude
                 .as_deref()
                 .map(config::compile),
+            files: Mutex::new(HashMap::new()),
+            netlink: None,
+            netlink_off: AtomicBool::new(false),
+            netlink_misses: AtomicU32::new(0),
         }
+        .with_netlink(false)
     }
 
-    /// Interface names: every entry of `class/net` but regular files (`bonding_masters`).
-    fn devices(&self) -> Result<Vec<String>, CollectError> {
+    /// Enables the rtnetlink source when `force` is set or `{sysfs}` is the live `/sys`.
+    fn with_netlink(mut self, force: bool) -> Self {
+        if force || same_dir(&self.dir, Path::new("/sys/class/net")) {
+            self.netlink = Some(LinkDump::new());
+        }
+        self
+    }
+
+    /// Interfaces from an rtnetlink dump plus the `SYSFS_ONLY` attribute files; `None` when
+    /// netlink is off or failed this scrape (the sysfs listing is used instead).
+    fn netlink_ifaces(&self) -> Option<Result<Vec<Iface>, CollectError>> {
+        let dump = self.netlink.as_ref()?;
+        if self.netlink_off.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut links = match dump.links() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "rtnetlink link dump failed, reading sysfs");
+                return None;
+            }
+        };
+        links.retain(|l| !self.exclude.as_ref().is_some_and(|re| re.is_match(&l.name)));
+        links.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        files.retain(|name, f| {
+            links
+                .iter()
+                .any(|l| l.name == *name && u64::from(l.index as u32) == f.id)
+        });
+        let mut ifaces = Vec::with_capacity(links.len());
+        for link in links {
+            match self.link_iface(&mut files, link) {
+                Ok(Ok(i)) => ifaces.push(i),
+                Ok(Err(miss)) => {
+                    // An interface missing from sysfs was removed since the dump (this scrape
+                    // then uses the sysfs listing) or sysfs shows another namespace; a few
+                    // scrapes in a row, or an ifindex mismatch, settle it for good.
+                    let misses = self.netlink_misses.fetch_add(1, Ordering::Relaxed) + 1;
+                    if miss == Mismatch::Foreign || misses >= 3 {
+                        tracing::warn!(
+                            sysfs = %self.dir.display(),
+                            "sysfs does not show rtnetlink's interfaces; reading sysfs only"
+                        );
+                        self.netlink_off.store(true, Ordering::Relaxed);
+                    }
+                    return None;
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        self.netlink_misses.store(0, Ordering::Relaxed);
+        Some(Ok(ifaces))
+    }
+
+    /// One interface from its rtnetlink attributes and `SYSFS_ONLY` files, with node_exporter
+    /// 1.5's sysfs semantics; `Ok(Err(_))` when sysfs does not show this interface.
+    fn link_iface(
+        &self,
+        files: &mut HashMap<String, IfaceFiles>,
+        link: Link,
+    ) -> Result<Result<Iface, Mismatch>, CollectError> {
+        let id = u64::from(link.index as u32);
+        let f = match files.get(&link.name) {
+            Some(f) if f.id == id => f,
+            _ => {
+                // New interface: check once that sysfs shows this very interface.
+                let path = self.dir.join(&link.name).join("ifindex");
+                match read::read_string_io(&path) {
+                    Ok(s) if s.trim().parse::<i64>().ok() == Some(i64::from(link.index)) => {}
+                    Ok(_) => return Ok(Err(Mismatch::Foreign)),
+                    Err(e) if is_absent(&e) => return Ok(Err(Mismatch::Absent)),
+                    Err(e) => return Err(CollectError::io(&path, e)),
+                }
+                files.insert(
+                    link.name.clone(),
+                    IfaceFiles::new(&self.dir.join(&link.name), id),
+                );
+                &files[&link.name]
+            }
+        };
+        let mut buf = [0u8; SYSFS_READ_MAX];
+        let mut read = |file: &KeptFile| -> Result<Option<String>, CollectError> {
+            match file.read_once(&mut buf) {
+                Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
+                Err(e) if is_unavailable(&e) => Ok(None),
+                Err(e) => Err(CollectError::io(file.path(), e)),
+            }
+        };
+        let mut numeric = [None; 17];
+        for k in SYSFS_ONLY {
+            numeric[k] = read(&f.numeric[k])?.map(|s| parse_go_int(&s).unwrap_or(0));
+        }
+        let duplex = read(&f.text[DUPLEX])?.unwrap_or_default();
+        // carrier and dormant: sysfs answers EINVAL (no sample) unless the interface is up
+        // (netif_running); netlink's IFF_DORMANT is netif_running && netif_dormant.
+        let up = link.flags & libc::IFF_UP as u32 != 0;
+        numeric[1] = link.carrier.filter(|_| up).map(i64::from);
+        numeric[2] = link.carrier_changes.map(i64::from);
+        numeric[3] = link.carrier_up.map(i64::from);
+        numeric[4] = link.carrier_down.map(i64::from);
+        numeric[6] = up.then(|| i64::from(link.flags & libc::IFF_DORMANT as u32 != 0));
+        numeric[8] = Some(i64::from(link.index));
+        // IFLA_LINK is sent only when it differs from the ifindex; sysfs shows the ifindex then.
+        numeric[9] = Some(i64::from(link.link.unwrap_or(link.index)));
+        numeric[10] = link.linkmode.map(i64::from);
+        numeric[11] = link.mtu.map(i64::from);
+        numeric[13] = link.group.map(i64::from);
+        numeric[15] = link.txqlen.map(i64::from);
+        numeric[16] = Some(i64::from(link.kind));
+        let operstate = link
+            .operstate
+            .and_then(|s| OPERSTATES.get(usize::from(s)))
+            .map_or_else(String::new, |s| (*s).to_owned());
+        Ok(Ok(Iface {
+            text: [
+                link.address.as_deref().map(format_mac).unwrap_or_default(),
+                link.broadcast
+                    .as_deref()
+                    .map(format_mac)
+                    .unwrap_or_default(),
+                duplex,
+                link.ifalias.unwrap_or_default(),
+            ],
+            name: link.name,
+            operstate,
+            numeric,
+        }))
+    }
+
+    /// Interfaces from the `class/net` listing, every attribute from its sysfs file.
+    fn sysfs_ifaces(&self) -> Result<Vec<Iface>, CollectError> {
+        let devices = self.devices()?;
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        files.retain(|name, f| devices.iter().any(|(n, ino)| n == name && *ino == f.id));
+        devices
+            .into_iter()
+            .map(|(name, ino)| self.iface(&mut files, name, ino))
+            .collect()
+    }
+
+    /// Interface names and entry inodes: every entry of `class/net` but regular files
+    /// (`bonding_masters`).
+    fn devices(&self) -> Result<Vec<(String, u64)>, CollectError> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             // node_exporter returns ErrNoData when the directory is missing or unreadable.
@@ -243,50 +487,61 @@ impl Netclass {
             if self.exclude.as_ref().is_some_and(|re| re.is_match(&name)) {
                 continue;
             }
-            names.push(name);
+            names.push((name, entry.ino()));
         }
         names.sort_unstable();
         Ok(names)
     }
 
-    /// Reads one interface's attributes. Only the files node_exporter exports are opened; a
-    /// file the kernel refuses to produce is left out, any other read error fails the scrape
-    /// as it does in procfs.
-    fn iface(&self, name: String) -> Result<Iface, CollectError> {
-        let path = self.dir.join(&name);
-        let dir = match SysfsDir::open(&path) {
-            Ok(d) => d,
-            // procfs lists the interface directory first; node_exporter turns its absence
-            // (an interface removed during the scrape, a dangling link) into ErrNoData.
-            Err(e) if is_absent(&e) => {
-                return Err(CollectError::NoData(format!(
-                    "read {}: {}",
-                    path.display(),
-                    super::io_reason(&e)
-                )))
+    /// Reads one interface's attributes through its kept files (set up when the interface is
+    /// new). Only the files node_exporter exports are read; a file the kernel refuses to
+    /// produce is left out, any other read error fails the scrape as it does in procfs.
+    fn iface(
+        &self,
+        files: &mut HashMap<String, IfaceFiles>,
+        name: String,
+        ino: u64,
+    ) -> Result<Iface, CollectError> {
+        let f = match files.get(&name) {
+            Some(f) if f.id == ino => f,
+            _ => {
+                let path = self.dir.join(&name);
+                // procfs lists the interface directory first; node_exporter turns its absence
+                // (an interface removed during the scrape, a dangling link) into ErrNoData.
+                // Checked when the interface is new: later, a vanished interface's kept files
+                // fail and are reopened, which fails as absent, and the listing drops it.
+                match SysfsDir::open(&path) {
+                    Ok(_) => {}
+                    Err(e) if is_absent(&e) => {
+                        return Err(CollectError::NoData(format!(
+                            "read {}: {}",
+                            path.display(),
+                            super::io_reason(&e)
+                        )))
+                    }
+                    Err(e) => return Err(CollectError::io(&path, e)),
+                }
+                files.insert(name.clone(), IfaceFiles::new(&path, ino));
+                &files[&name]
             }
-            Err(e) => return Err(CollectError::io(&path, e)),
         };
         let mut buf = [0u8; SYSFS_READ_MAX];
-        let mut read = |attr: &CStr| -> Result<Option<String>, CollectError> {
-            match dir.read(attr, &mut buf) {
-                Ok(b) => Ok(Some(String::from_utf8_lossy(b).trim().to_owned())),
+        let mut read = |file: &KeptFile| -> Result<Option<String>, CollectError> {
+            match file.read_once(&mut buf) {
+                Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
                 Err(e) if is_unavailable(&e) => Ok(None),
-                Err(e) => Err(CollectError::io(
-                    &path.join(attr.to_string_lossy().as_ref()),
-                    e,
-                )),
+                Err(e) => Err(CollectError::io(file.path(), e)),
             }
         };
         let mut text: [String; 4] = Default::default();
-        for (value, attr) in text.iter_mut().zip(TEXT) {
-            *value = read(attr)?.unwrap_or_default();
+        for (value, file) in text.iter_mut().zip(&f.text) {
+            *value = read(file)?.unwrap_or_default();
         }
-        let operstate = read(c"operstate")?.unwrap_or_default();
+        let operstate = read(&f.operstate)?.unwrap_or_default();
         let mut numeric = [None; 17];
-        for (value, (attr, ..)) in numeric.iter_mut().zip(NUMERIC) {
+        for (value, file) in numeric.iter_mut().zip(&f.numeric) {
             // procfs' ValueParser yields 0 for a value it cannot parse.
-            *value = read(attr)?.map(|s| parse_go_int(&s).unwrap_or(0));
+            *value = read(file)?.map(|s| parse_go_int(&s).unwrap_or(0));
         }
         Ok(Iface {
             name,
@@ -410,11 +665,10 @@ impl Collector for Netclass {
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
         // Read everything first: like node_exporter, a hard read error reports nothing.
-        let ifaces = self
-            .devices()?
-            .into_iter()
-            .map(|name| self.iface(name))
-            .collect::<Result<Vec<_>, _>>()?;
+        let ifaces = match self.netlink_ifaces() {
+            Some(res) => res?,
+            None => self.sysfs_ifaces()?,
+        };
 
         for i in &ifaces {
             out.gauge(
@@ -611,6 +865,86 @@ mod tests {
         let err = res.expect_err("dangling link");
         assert!(err.is_no_data(), "{err:?}");
         assert!(text.is_empty(), "{text}");
+    }
+
+    /// Renders one collection of `c`.
+    fn render(c: &Netclass) -> String {
+        let mut w = MetricWriter::new();
+        c.collect(&mut w).expect("collect");
+        w.render_to_string()
+    }
+
+    #[test]
+    fn netlink_and_sysfs_sources_agree_on_this_host() {
+        let mut cfg = Config::default();
+        cfg.paths.sysfs = "/sys".into();
+        let netlink = Netclass::new(&cfg);
+        assert!(netlink.netlink.is_some(), "the live /sys enables netlink");
+        let mut sysfs = Netclass::new(&cfg);
+        sysfs.netlink = None;
+        // Counters such as carrier_changes could move between the two reads: retry a little.
+        let mut last = (String::new(), String::new());
+        for _ in 0..3 {
+            last = (render(&netlink), render(&sysfs));
+            if last.0 == last.1 {
+                break;
+            }
+        }
+        assert_eq!(last.0, last.1, "netlink (left) vs sysfs (right)");
+        assert!(
+            last.0.contains("node_network_iface_id{device=\"lo\"} 1\n"),
+            "{}",
+            last.0
+        );
+        assert!(!netlink.netlink_off.load(Ordering::Relaxed));
+        // The second netlink scrape reads through the kept files.
+        assert_eq!(render(&netlink), render(&sysfs));
+        let files = netlink.files.lock().expect("lock");
+        assert!(files["lo"].numeric[7].is_kept(), "flags kept open");
+        assert!(!files["lo"].numeric[11].is_kept(), "mtu comes from netlink");
+    }
+
+    #[test]
+    fn fixture_trees_use_sysfs_and_a_foreign_sysfs_turns_netlink_off() {
+        let dir = tree();
+        let mut cfg = Config::default();
+        cfg.paths.sysfs = dir.path().to_owned();
+        assert!(Netclass::new(&cfg).netlink.is_none());
+        // Forced on, netlink reports this host's `lo`, which the fixture does not show with
+        // ifindex 1: the collector falls back to the fixture's listing for good.
+        let lo = dir.path().join("class/net/lo");
+        std::fs::create_dir_all(&lo).expect("mkdir");
+        std::fs::write(lo.join("ifindex"), "99\n").expect("write");
+        // Only `lo` of this host's interfaces is looked at.
+        cfg.collectors.netclass.device_exclude = Some("^[^l]|^l[^o]".into());
+        let want = render(&Netclass::new(&cfg));
+        let forced = Netclass::new(&cfg).with_netlink(true);
+        let got = render(&forced);
+        assert!(forced.netlink_off.load(Ordering::Relaxed));
+        assert!(
+            got.contains("node_network_iface_id{device=\"lo\"} 99\n"),
+            "{got}"
+        );
+        assert_eq!(got, want);
+        // Without `lo` in the fixture, the dump's interfaces are absent from sysfs: each scrape
+        // uses the listing, and after three such scrapes netlink is off for good.
+        std::fs::remove_dir_all(&lo).expect("rmdir");
+        let want = render(&Netclass::new(&cfg));
+        let forced = Netclass::new(&cfg).with_netlink(true);
+        for _ in 0..3 {
+            assert!(!forced.netlink_off.load(Ordering::Relaxed));
+            assert_eq!(render(&forced), want);
+        }
+        assert!(forced.netlink_off.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn mac_addresses_are_formatted_like_sysfs() {
+        assert_eq!(
+            format_mac(&[0x02, 0xfc, 0, 0, 0, 0x0a]),
+            "02:fc:00:00:00:0a"
+        );
+        assert_eq!(format_mac(&[]), "");
     }
 
     #[test]

@@ -7,10 +7,11 @@
 //! implemented: `--collector.netdev.address-info` and `--collector.netdev.enable-detailed-metrics`
 //! (which renames `errs`/`drop` to `errors`/`dropped`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use regex_lite::Regex;
 
+use super::match_cache::MatchCache;
 use super::{CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::MetricWriter;
@@ -90,27 +91,32 @@ const FAMILIES: [(&str, &str); COLUMNS] = [
 /// Reads `{procfs}/net/dev` and filters devices by name.
 #[derive(Debug)]
 pub struct Netdev {
-    path: PathBuf,
+    file: read::KeptFile,
     /// Devices matching this are skipped (`--collector.netdev.device-exclude`).
     exclude: Option<Regex>,
     /// When set, only matching devices are reported (`--collector.netdev.device-include`).
     include: Option<Regex>,
+    /// The filters' answer per device name.
+    ignored: MatchCache,
 }
 
 impl Netdev {
     pub fn new(cfg: &Config) -> Self {
         let c = &cfg.collectors.netdev;
         Self {
-            path: cfg.paths.procfs.join("net/dev"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("net/dev")),
             exclude: optional_regex(c.device_exclude.as_deref()),
             include: optional_regex(c.device_include.as_deref()),
+            ignored: MatchCache::new(),
         }
     }
 
     /// node_exporter's `deviceFilter.ignored`: unanchored matches, as Go's `MatchString`.
     fn ignored(&self, device: &str) -> bool {
-        self.exclude.as_ref().is_some_and(|re| re.is_match(device))
-            || self.include.as_ref().is_some_and(|re| !re.is_match(device))
+        self.ignored.get(device, |device| {
+            self.exclude.as_ref().is_some_and(|re| re.is_match(device))
+                || self.include.as_ref().is_some_and(|re| !re.is_match(device))
+        })
     }
 }
 
@@ -163,8 +169,8 @@ impl Collector for Netdev {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
-        let mut devices = parse(&self.path, &text)?;
+        let text = self.file.read_string()?;
+        let mut devices = parse(self.file.path(), &text)?;
         devices.retain(|(name, _)| !self.ignored(name));
         // The kernel lists devices by ifindex; node_exporter's output is sorted by label value.
         devices.sort_unstable_by(|a, b| a.0.cmp(b.0));

@@ -3,7 +3,7 @@
 //! `full` lines, in seconds.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{CollectError, Collector};
 use crate::config::Config;
@@ -13,18 +13,18 @@ use crate::read;
 /// Reads `{procfs}/pressure/*`.
 #[derive(Debug)]
 pub struct Pressure {
-    cpu: PathBuf,
-    io: PathBuf,
-    memory: PathBuf,
+    cpu: read::KeptFile,
+    io: read::KeptFile,
+    memory: read::KeptFile,
 }
 
 impl Pressure {
     pub fn new(cfg: &Config) -> Self {
         let dir = cfg.paths.procfs.join("pressure");
         Self {
-            cpu: dir.join("cpu"),
-            io: dir.join("io"),
-            memory: dir.join("memory"),
+            cpu: read::KeptFile::new(dir.join("cpu")),
+            io: read::KeptFile::new(dir.join("io")),
+            memory: read::KeptFile::new(dir.join("memory")),
         }
     }
 }
@@ -38,8 +38,9 @@ struct Totals {
 
 /// Reads one PSI file. Absent files (kernel older than 4.20 or without CONFIG_PSI) and
 /// EOPNOTSUPP (PSI disabled with `psi=0`) mean the host has no pressure data.
-fn read_totals(path: &Path) -> Result<Totals, CollectError> {
-    match read::read_string_io(path) {
+fn read_totals(file: &read::KeptFile) -> Result<Totals, CollectError> {
+    let path = file.path();
+    match file.read_string_io() {
         Ok(text) => parse_totals(path, &text),
         Err(e)
             if e.kind() == io::ErrorKind::NotFound
@@ -107,33 +108,33 @@ impl Collector for Pressure {
             "node_pressure_cpu_waiting_seconds_total",
             "Total time in seconds that processes have waited for CPU time",
             &[],
-            seconds(&self.cpu, cpu.some, "some")?,
+            seconds(self.cpu.path(), cpu.some, "some")?,
         );
         let io = read_totals(&self.io)?;
         out.counter(
             "node_pressure_io_waiting_seconds_total",
             "Total time in seconds that processes have waited due to IO congestion",
             &[],
-            seconds(&self.io, io.some, "some")?,
+            seconds(self.io.path(), io.some, "some")?,
         );
         out.counter(
             "node_pressure_io_stalled_seconds_total",
             "Total time in seconds no process could make progress due to IO congestion",
             &[],
-            seconds(&self.io, io.full, "full")?,
+            seconds(self.io.path(), io.full, "full")?,
         );
         let memory = read_totals(&self.memory)?;
         out.counter(
             "node_pressure_memory_waiting_seconds_total",
             "Total time in seconds that processes have waited for memory",
             &[],
-            seconds(&self.memory, memory.some, "some")?,
+            seconds(self.memory.path(), memory.some, "some")?,
         );
         out.counter(
             "node_pressure_memory_stalled_seconds_total",
             "Total time in seconds no process could make progress due to memory congestion",
             &[],
-            seconds(&self.memory, memory.full, "full")?,
+            seconds(self.memory.path(), memory.full, "full")?,
         );
         Ok(())
     }

@@ -1,20 +1,18 @@
 //! `stat`: boot time, context switches, forks, interrupts and process counts from `/proc/stat`.
 
-use std::path::PathBuf;
-
 use super::{CollectError, Collector};
 use crate::config::Config;
 use crate::metrics::MetricWriter;
 use crate::read;
 
 pub struct Stat {
-    path: PathBuf,
+    file: read::KeptFile,
 }
 
 impl Stat {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            path: cfg.paths.procfs.join("stat"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("stat")),
         }
     }
 }
@@ -25,7 +23,7 @@ impl Collector for Stat {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
+        let text = self.file.read_string()?;
         let (mut intr, mut ctxt, mut btime, mut forks, mut running, mut blocked) =
             (None, None, None, None, None, None);
         for line in text.lines() {
@@ -43,10 +41,10 @@ impl Collector for Stat {
             };
             // `intr` is followed by per-IRQ counts; its first number is the total.
             let first = rest.split_ascii_whitespace().next().unwrap_or("");
-            *slot = Some(read::parse_u64(&self.path, first)? as f64);
+            *slot = Some(read::parse_u64(self.file.path(), first)? as f64);
         }
         let need = |v: Option<f64>, key: &str| {
-            v.ok_or_else(|| CollectError::parse(&self.path, format!("missing {key:?} line")))
+            v.ok_or_else(|| CollectError::parse(self.file.path(), format!("missing {key:?} line")))
         };
         out.counter(
             "node_intr_total",

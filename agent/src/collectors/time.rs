@@ -2,10 +2,12 @@
 //! from `/sys/devices/system/clocksource` (node_exporter's `collector/time.go` and
 //! `time_linux.go`).
 
+use std::collections::HashMap;
 use std::ffi::{CStr, OsStr};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{CollectError, Collector};
@@ -17,6 +19,9 @@ use crate::read;
 #[derive(Debug)]
 pub struct Time {
     clocksource_dir: PathBuf,
+    /// `available_clocksource` and `current_clocksource` of each listed device, kept open
+    /// across scrapes (`read::KeptFile`); devices no longer listed are dropped.
+    files: Mutex<HashMap<PathBuf, [read::KeptFile; 2]>>,
     /// `TZ` names a zone Go cannot load, so node_exporter reports UTC (see `go_uses_utc`).
     utc: bool,
 }
@@ -26,6 +31,7 @@ impl Time {
         let zoneinfo = std::env::var_os("ZONEINFO");
         Self {
             clocksource_dir: cfg.paths.sysfs.join("devices/system/clocksource"),
+            files: Mutex::new(HashMap::new()),
             utc: go_uses_utc(
                 std::env::var_os("TZ").as_deref(),
                 zoneinfo.as_deref().map(Path::new),
@@ -51,10 +57,18 @@ impl Time {
             .map(|e| e.path())
             .collect();
         dirs.sort_unstable();
-        dirs.iter()
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        files.retain(|dir, _| dirs.contains(dir));
+        dirs.into_iter()
             .map(|dir| {
-                let available = read::read_string(&dir.join("available_clocksource"))?;
-                let current = read::read_string(&dir.join("current_clocksource"))?;
+                let [available, current] = files.entry(dir).or_insert_with_key(|dir| {
+                    [
+                        read::KeptFile::new(dir.join("available_clocksource")),
+                        read::KeptFile::new(dir.join("current_clocksource")),
+                    ]
+                });
+                let available = available.read_string()?;
+                let current = current.read_string()?;
                 Ok(Clocksource {
                     available: available
                         .split_ascii_whitespace()

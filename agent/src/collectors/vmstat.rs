@@ -1,10 +1,9 @@
 //! `vmstat`: the `/proc/vmstat` fields selected by `collectors.vmstat.fields`, as untyped
 //! `node_vmstat_<field>` samples (node_exporter's `collector/vmstat_linux.go`).
 
-use std::path::PathBuf;
-
 use regex_lite::Regex;
 
+use super::match_cache::MatchCache;
 use super::{CollectError, Collector};
 use crate::config::{self, Config};
 use crate::metrics::{MetricType, MetricWriter};
@@ -13,16 +12,19 @@ use crate::read;
 /// Reads `{procfs}/vmstat`.
 #[derive(Debug)]
 pub struct Vmstat {
-    path: PathBuf,
+    file: read::KeptFile,
     /// Fields whose name matches are reported (`--collector.vmstat.fields`).
     fields: Regex,
+    /// `fields`' answer per field name.
+    selected: MatchCache,
 }
 
 impl Vmstat {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            path: cfg.paths.procfs.join("vmstat"),
+            file: read::KeptFile::new(cfg.paths.procfs.join("vmstat")),
             fields: config::compile(&cfg.collectors.vmstat.fields),
+            selected: MatchCache::new(),
         }
     }
 
@@ -39,15 +41,15 @@ impl Vmstat {
             };
             let Some(value) = parts.next() else {
                 return Err(CollectError::parse(
-                    &self.path,
+                    self.file.path(),
                     format!("invalid line: {line:?}"),
                 ));
             };
             // Matching first skips parsing the ~150 fields the default pattern drops.
-            if !self.fields.is_match(field) {
+            if !self.selected.get(field, |f| self.fields.is_match(f)) {
                 continue;
             }
-            let value = read::parse_f64(&self.path, value)?;
+            let value = read::parse_f64(self.file.path(), value)?;
             name.clear();
             name.push_str(PREFIX);
             name.push_str(field);
@@ -67,7 +69,7 @@ impl Collector for Vmstat {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let text = read::read_string(&self.path)?;
+        let text = self.file.read_string()?;
         self.write(&text, out)
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod telemetry;
+
 /// node_exporter's default `--collector.filesystem.mount-points-exclude` (upstream 1.5+).
 pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
     "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
@@ -33,6 +35,8 @@ pub struct Config {
     pub paths: Paths,
     /// Which collectors run, and their options.
     pub collectors: Collectors,
+    /// Push telemetry (MQTT, InfluxDB) through an on-disk spool; off when absent.
+    pub telemetry: Option<telemetry::TelemetryConfig>,
 }
 
 impl Default for Config {
@@ -41,6 +45,7 @@ impl Default for Config {
             listen: "0.0.0.0:9100".to_owned(),
             paths: Paths::default(),
             collectors: Collectors::default(),
+            telemetry: None,
         }
     }
 }
@@ -439,6 +444,9 @@ impl Config {
                     ),
                 );
             }
+        }
+        if let Some(t) = &self.telemetry {
+            t.validate(&mut bad);
         }
         problems
     }

@@ -9,6 +9,8 @@ pub mod http;
 pub mod metrics;
 pub mod read;
 pub mod scrape;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,20 +21,56 @@ pub use config::Config;
 pub use http::{app, TEXT_FORMAT};
 pub use scrape::Scraper;
 
-/// Serves the agent on `listener` until `shutdown` completes.
+/// Serves the agent on `listener` until `shutdown` completes; with a `telemetry:` section, also
+/// pushes telemetry (on its own thread) and waits for it to say goodbye before returning.
 pub async fn run(
     cfg: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let scraper = Arc::new(Scraper::new(&cfg));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let telemetry = start_telemetry(&cfg, &scraper, stop_rx.clone())?;
     tracing::info!(
         address = %listener.local_addr()?,
         collectors = ?scraper.collector_names(),
         "beacon-agent listening"
     );
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut http_stop = stop_rx;
     axum::serve(listener, app(scraper))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        })
         .await?;
+    if let Some(t) = telemetry {
+        // The telemetry thread bounds its own goodbye; join off the async thread.
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     Ok(())
+}
+
+#[cfg(feature = "telemetry")]
+fn start_telemetry(
+    cfg: &Config,
+    scraper: &Arc<Scraper>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    match &cfg.telemetry {
+        Some(t) => Ok(Some(telemetry::start(t, scraper.clone(), stop)?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "telemetry"))]
+fn start_telemetry(
+    _cfg: &Config,
+    _scraper: &Arc<Scraper>,
+    _stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    // Validation rejects a `telemetry:` section in this build.
+    Ok(None)
 }

@@ -190,6 +190,15 @@ impl MetricWriter {
         }
     }
 
+    /// Calls `f(name, type, lines)` for every non-empty family, in the order families were
+    /// first written; `lines` are the rendered sample lines (`name{labels} value\n`...). The
+    /// telemetry path turns these into points without a second copy of the samples.
+    pub fn for_each_family(&self, mut f: impl FnMut(&str, MetricType, &str)) {
+        for fam in self.families.iter().filter(|f| !f.body.is_empty()) {
+            f(&fam.name, fam.ty, &fam.body);
+        }
+    }
+
     /// Renders to a new string.
     pub fn render_to_string(&self) -> String {
         let mut s = String::new();

@@ -117,6 +117,20 @@ impl Scraper {
         text
     }
 
+    /// Runs one collection into the shared writer and hands it to `f` (telemetry turns it into
+    /// points). Serialised with `scrape` by the writer's lock, like concurrent HTTP scrapes.
+    pub fn with_collection<R>(&self, f: impl FnOnce(&MetricWriter) -> R) -> R {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.clear();
+        self.collect_into(&mut w);
+        f(&w)
+    }
+
+    /// The registry behind the agent's own metrics, for other components' self-metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Appends the agent's own metrics (process and build info).
     pub fn render_self_metrics(&self, text: &mut String) {
         if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), text) {

@@ -117,3 +117,26 @@ fn node_exporter_flag_names_are_accepted() {
         "{stderr}"
     );
 }
+
+/// The example config documents the telemetry section commented out (a slim build rejects
+/// it); uncommented, it is a valid configuration.
+#[cfg(feature = "telemetry")]
+#[test]
+fn example_telemetry_section_is_valid() {
+    let text = std::fs::read_to_string(root().join("config/agent.example.yaml"))
+        .expect("read example config");
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != "# --- telemetry ---")
+        .skip(1)
+        .take_while(|l| *l != "# --- end telemetry ---")
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    assert!(
+        block.contains("influxdb:"),
+        "telemetry block found: {block}"
+    );
+    let cfg = beacon_agent::Config::from_yaml(&block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let t = cfg.telemetry.expect("telemetry section");
+    assert!(t.mqtt.is_some() && t.influxdb.is_some());
+}

@@ -3,11 +3,10 @@
 //! `messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD`: a group's later messages reply in
 //! its thread. Chat webhooks cannot edit messages, so a resolved group is a reply in its thread.
 
-use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
 use serde_json::Value;
 
-use super::{status_error, transport_error, Attempt, Reason, SendError, Sent, ThreadUpdate};
+use super::{post_json, status_error, Answer, Attempt, Reason, SendError, Sent, ThreadUpdate};
 use crate::config::{GoogleChat, Rate};
 use crate::render::{self, sha256_hex};
 use crate::secret::Secret;
@@ -67,17 +66,16 @@ impl GoogleChatNotifier {
     /// One attempt: posts the message (in the group's thread).
     pub async fn send(&self, attempt: Attempt<'_>) -> Result<Sent, SendError> {
         let rendered = render::google_chat(attempt.group, attempt.templates);
-        let resp = self
-            .client
-            .post(self.post_url()?)
-            .header(CONTENT_TYPE, "application/json; charset=UTF-8")
-            .body(rendered.body.to_string())
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport_error)?;
+        let Answer {
+            status,
+            headers,
+            text,
+        } = post_json(
+            self.client.post(self.post_url()?),
+            "application/json; charset=UTF-8",
+            rendered.body.to_string(),
+        )
+        .await?;
         if !status.is_success() {
             // Google's errors are JSON: {"error": {"code", "message", "status"}}.
             let message = serde_json::from_str::<Value>(&text)

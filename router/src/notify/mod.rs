@@ -216,6 +216,50 @@ pub fn transport_error(e: reqwest::Error) -> SendError {
     SendError::retry(reason, detail)
 }
 
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers (for `Retry-After`).
+    pub headers: HeaderMap,
+    /// Its body.
+    pub text: String,
+}
+
+impl Answer {
+    /// The answer of a 2xx, else the classified error.
+    pub fn success(self) -> Result<Answer, SendError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(status_error(self.status, &self.headers, &self.text))
+        }
+    }
+}
+
+/// Sends a JSON POST and reads the whole answer; no answer at all is a retryable error.
+pub async fn post_json(
+    req: reqwest::RequestBuilder,
+    content_type: &'static str,
+    body: String,
+) -> Result<Answer, SendError> {
+    let resp = req
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.map_err(transport_error)?;
+    Ok(Answer {
+        status,
+        headers,
+        text,
+    })
+}
+
 /// `Retry-After` in seconds (the form Slack and Google send); an HTTP date is ignored and the
 /// caller's backoff applies.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {

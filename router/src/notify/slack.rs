@@ -11,11 +11,11 @@
 //! and Slack's transient errors are retried, everything else (`channel_not_found`,
 //! `invalid_auth`, `invalid_blocks`, ...) is permanent.
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::AUTHORIZATION;
 use serde_json::Value;
 
 use super::ThreadUpdate;
-use super::{quote, retry_after, status_error, transport_error, Attempt, Reason, SendError, Sent};
+use super::{post_json, quote, retry_after, Answer, Attempt, Reason, SendError, Sent};
 use crate::config::{Rate, Slack, SlackTarget};
 use crate::model::Status;
 use crate::render::slack::SlackMessage;
@@ -132,21 +132,10 @@ impl SlackNotifier {
 
     async fn post_webhook(&self, url: &Secret, message: &SlackMessage) -> Result<(), SendError> {
         let body = message.incoming_webhook_body().to_string();
-        let resp = self
-            .client
-            .post(url.expose())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport_error)?;
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(status_error(status, &headers, &text))
+        post_json(self.client.post(url.expose()), "application/json", body)
+            .await?
+            .success()
+            .map(|_| ())
     }
 }
 
@@ -231,21 +220,14 @@ impl Api<'_> {
     /// One Web API call; `Ok` holds the answer of an `ok: true` response.
     async fn call(&self, method: &str, body: &Value) -> Result<Value, SendError> {
         let url = format!("{}/{method}", self.api_url.trim_end_matches('/'));
-        let resp = self
+        let req = self
             .client
             .post(url)
-            .header(AUTHORIZATION, format!("Bearer {}", self.token.expose()))
-            .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .body(body.to_string())
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport_error)?;
-        if !status.is_success() {
-            return Err(status_error(status, &headers, &text));
-        }
+            .header(AUTHORIZATION, format!("Bearer {}", self.token.expose()));
+        let Answer { headers, text, .. } =
+            post_json(req, "application/json; charset=utf-8", body.to_string())
+                .await?
+                .success()?;
         let answer: Value = serde_json::from_str(&text).map_err(|_| {
             SendError::permanent(
                 Reason::InvalidResponse,

@@ -1,9 +1,9 @@
 //! Generic webhook: the group as JSON (`render::webhook`), POSTed with an optional bearer
 //! token. 2xx is delivered; 408, 429 and 5xx are retried; other 4xx are permanent.
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::AUTHORIZATION;
 
-use super::{status_error, transport_error, Attempt, SendError, Sent, ThreadUpdate};
+use super::{post_json, Attempt, SendError, Sent, ThreadUpdate};
 use crate::config::Webhook;
 use crate::render;
 use crate::secret::Secret;
@@ -28,21 +28,12 @@ impl WebhookNotifier {
 
     /// One attempt.
     pub async fn send(&self, attempt: Attempt<'_>) -> Result<Sent, SendError> {
-        let mut req = self
-            .client
-            .post(self.url.expose())
-            .header(CONTENT_TYPE, "application/json")
-            .body(render::webhook(attempt.group).to_string());
+        let mut req = self.client.post(self.url.expose());
         if let Some(t) = &self.bearer_token {
             req = req.header(AUTHORIZATION, format!("Bearer {}", t.expose()));
         }
-        let resp = req.send().await.map_err(transport_error)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport_error)?;
-        if !status.is_success() {
-            return Err(status_error(status, &headers, &text));
-        }
+        let body = render::webhook(attempt.group).to_string();
+        post_json(req, "application/json", body).await?.success()?;
         Ok(Sent {
             thread: ThreadUpdate::Keep,
             template_error: None,

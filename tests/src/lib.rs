@@ -273,3 +273,51 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     assert!(path.is_file(), "{} not built", path.display());
     path
 }
+
+/// A child process killed (SIGKILL) on drop unless stopped first.
+pub struct Proc(std::process::Child, PathBuf);
+
+impl Proc {
+    /// Starts `cmd` with stdout and stderr going to the file `log`.
+    pub fn start(mut cmd: Command, log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn");
+        Proc(child, log)
+    }
+
+    /// The process's output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for the exit (at most `within`).
+    pub fn terminate(&mut self, within: Duration) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "process did not exit within {within:?}; log:\n{}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use beacon_e2e::{free_port, http_client, require_bin, tempdir, wait_for, workspace_bin};
+use beacon_e2e::{free_port, http_client, require_bin, tempdir, wait_for, workspace_bin, Proc};
 
 const SERIES: &str = "beacon_test_seq";
 
@@ -53,52 +53,6 @@ fn agent_config(dir: &Path, listen: u16, influx_url: &str, extra: &str) -> PathB
     let path = dir.join("agent.yaml");
     std::fs::write(&path, yaml).expect("write agent config");
     path
-}
-
-/// A child process killed (SIGKILL) on drop unless stopped first.
-struct Proc(Child, PathBuf);
-
-impl Proc {
-    fn start(mut cmd: Command, log: PathBuf) -> Proc {
-        let out = std::fs::File::create(&log).expect("log file");
-        let err = out.try_clone().expect("log file");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn");
-        Proc(child, log)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.1).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait for the exit (at most `within`).
-    fn terminate(&mut self, within: Duration) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "process did not exit within {within:?}; log:\n{}",
-            self.log()
-        );
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The agent binary, built once per test process (a build takes long enough to skew timings).

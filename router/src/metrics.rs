@@ -43,6 +43,7 @@ pub struct Metrics {
     pub last_reload_ok: IntGauge,
     /// Intake batches committed (each one durable write holding one or more webhooks).
     pub intake_batches: IntCounter,
+    store_up: IntGauge,
     queue_depth: GaugeVec,
     queue_oldest: GaugeVec,
     dead_letter_depth: IntGauge,
@@ -184,6 +185,11 @@ impl Metrics {
                 let _ = r.register(Box::new(c.clone()));
                 c
             },
+            store_up: int_gauge(
+                &r,
+                "beacon_router_store_up",
+                "1 if the store (the embedded file, or Redis) accepts writes, else 0.",
+            ),
             queue_depth: gauge(
                 &r,
                 "beacon_router_queue_depth",
@@ -208,6 +214,7 @@ impl Metrics {
     /// The text exposition of every metric, with the queue gauges refreshed from `store`. A
     /// store that cannot be read leaves the queue gauges out rather than reporting stale ones.
     pub fn render(&self, store: &dyn Store) -> String {
+        self.store_up.set(i64::from(store.healthy()));
         self.queue_depth.reset();
         self.queue_oldest.reset();
         let now = std::time::SystemTime::now();

@@ -4,7 +4,8 @@
 //! -9: every acknowledged notification delivered, at most the killed replica's in-flight
 //! message repeated, the shared rate never exceeded, resolved groups edited and told in their
 //! own threads. And Redis restarted mid-burst: webhooks refused with 5xx during the outage,
-//! nothing acknowledged lost, delivery resumes by itself.
+//! nothing acknowledged lost, delivery resumes by itself. And `rediss://`: TLS to a real
+//! redis-server with a test CA, refused while the CA is unknown.
 
 mod support;
 
@@ -302,4 +303,141 @@ fn redis_restarted_mid_burst_refuses_then_resumes_and_loses_nothing() {
         r.server.log().contains("store error"),
         "the outage was seen and logged"
     );
+}
+
+/// Runs `openssl` with `args` in `dir`, failing the test on error.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rediss_works_with_the_ca_trusted_and_refuses_an_unknown_issuer() {
+    let dir = beacon_e2e::tempdir();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=beacon test CA",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(d.join("ext"), "subjectAltName=DNS:localhost\n").expect("ext");
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+    let port = beacon_e2e::free_port();
+    let mut cmd =
+        std::process::Command::new(beacon_e2e::require_bin("redis-server", "redis-server"));
+    cmd.args([
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--tls-auth-clients",
+        "no",
+    ])
+    .arg("--tls-port")
+    .arg(port.to_string())
+    .arg("--tls-cert-file")
+    .arg(d.join("srv.pem"))
+    .arg("--tls-key-file")
+    .arg(d.join("srv.key"))
+    .arg("--tls-ca-cert-file")
+    .arg(d.join("ca.pem"));
+    let _redis = beacon_e2e::Server::start("redis-tls", cmd, d).expect("start redis-server");
+    beacon_e2e::wait_for("redis tls port", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("redis listening");
+    let router_port = beacon_e2e::free_port();
+    let config = d.join("router.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{router_port}\nstorage:\n  redis:\n    url: rediss://localhost:{port}/0\n"
+        ),
+    )
+    .expect("config");
+    // Unknown issuer: refused at start, with the reason and without the URL's secrets.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_beacon-router"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("run router");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("invalid peer certificate: UnknownIssuer"),
+        "{err}"
+    );
+    // The CA trusted (SSL_CERT_FILE, as a mounted bundle would be): ready, and a webhook is
+    // acknowledged through the TLS connection.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_beacon-router"));
+    cmd.arg("--config")
+        .arg(&config)
+        .env("SSL_CERT_FILE", d.join("ca.pem"));
+    let mut router = beacon_e2e::Server::start("router-tls", cmd, d).expect("start router");
+    router
+        .wait_ready(&format!("http://127.0.0.1:{router_port}/readyz"))
+        .expect("ready over rediss://");
+    let (code, body) = support::post(
+        &format!("http://127.0.0.1:{router_port}/webhooks/alertmanager"),
+        payload(0, 1, false).to_string().into_bytes(),
+        &[],
+    );
+    assert_eq!(code, 200, "{body}");
 }

@@ -6,6 +6,10 @@
 //! and dead-lettered (a webhook receiver on a closed port), a digest, a failing custom template,
 //! a reload, and a notification still in flight (a receiver that never answers) so the queue
 //! gauges exist.
+//!
+//! The device-fleet dashboard (`dashboards/device-fleet.json`) queries what field devices push,
+//! so its expressions run against a real VictoriaMetrics (Debian's `victoria-metrics`) fed
+//! through the InfluxDB write API by two real beacon-agent processes, one of which goes away.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -17,7 +21,8 @@ use std::time::Duration;
 use beacon_e2e::standin::google_chat::{GoogleChatConfig, GoogleChatStandin, SpaceConfig};
 use beacon_e2e::standin::{Fault, Rate};
 use beacon_e2e::{
-    free_port, get_text, http_client, repo_root, require_bin, tempdir, wait_for, Agent, Server,
+    free_port, get_text, http_client, repo_root, require_bin, tempdir, wait_for, workspace_bin,
+    Agent, Proc, Server,
 };
 use beacon_router::app::App;
 use beacon_router::store::{EmbeddedStore, Store};
@@ -448,7 +453,11 @@ fn variables_are_substituted_longest_name_first() {
 
 #[test]
 fn dashboards_are_importable_grafana_models() {
-    for file in ["node-overview.json", "alert-router.json"] {
+    for file in [
+        "node-overview.json",
+        "alert-router.json",
+        "device-fleet.json",
+    ] {
         let d = load(file);
         assert_eq!(d["schemaVersion"], 39, "{file}: schemaVersion");
         assert!(
@@ -510,4 +519,158 @@ fn dashboards_are_importable_grafana_models() {
             }
         }
     }
+}
+
+/// A beacon-agent config: default collectors, telemetry every 300ms to VictoriaMetrics's InfluxDB
+/// write API as `device`.
+fn device_config(dir: &Path, device: &str, vm_port: u16) -> std::path::PathBuf {
+    let yaml = format!(
+        "listen: 127.0.0.1:{listen}\ntelemetry:\n  interval: 300ms\n  device_id: {device}\n  tags: {{site: lab}}\n  spool: {{dir: {spool}}}\n  influxdb:\n    url: \"http://127.0.0.1:{vm_port}\"\n    org: beacon\n    bucket: devices\n    flush_interval: 100ms\n",
+        listen = free_port(),
+        spool = dir.join(format!("spool-{device}")).display(),
+    );
+    let path = dir.join(format!("{device}.yaml"));
+    std::fs::write(&path, yaml).expect("write agent config");
+    path
+}
+
+/// Makes what VictoriaMetrics ingested so far searchable now (by itself it takes seconds, and
+/// longer for new series).
+fn force_flush(base: &str) {
+    let r = http_client()
+        .get(format!("{base}/internal/force_flush"))
+        .send()
+        .expect("victoria-metrics force_flush");
+    assert!(r.status().is_success(), "force_flush: {}", r.status());
+}
+
+/// The single value of an instant query's only series.
+fn scalar_result(base: &str, q: &str) -> Option<f64> {
+    let r = query(base, q).ok()?;
+    let [series] = r.as_slice() else {
+        return None;
+    };
+    series["value"][1].as_str()?.parse().ok()
+}
+
+#[test]
+fn device_fleet_expressions_return_data_from_victoria_metrics() {
+    let vm_bin = require_bin("victoria-metrics", "victoria-metrics");
+    let fleet = load("device-fleet.json");
+    let agent_bin = workspace_bin("beacon-agent", "beacon-agent");
+    let dir = tempdir();
+    let vm_port = free_port();
+    let mut cmd = Command::new(vm_bin);
+    cmd.arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
+        .arg(format!(
+            "-storageDataPath={}",
+            dir.path().join("vm").display()
+        ))
+        .arg("-loggerLevel=ERROR")
+        // Queries at "now" see points seconds old (the default hides the last 30 s), and no
+        // cached result hides what landed since the previous query.
+        .arg("-search.latencyOffset=0s")
+        .arg("-search.disableCache");
+    let vm = Proc::start(cmd, dir.path().join("vm.log"));
+    let base = format!("http://127.0.0.1:{vm_port}");
+    wait_for("victoria-metrics ready", Duration::from_secs(20), || {
+        http_client()
+            .get(format!("{base}/health"))
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", vm.log()));
+
+    let start = |device: &str| {
+        let mut cmd = Command::new(&agent_bin);
+        cmd.arg("--config")
+            .arg(device_config(dir.path(), device, vm_port));
+        Proc::start(cmd, dir.path().join(format!("{device}.log")))
+    };
+    let online = start("fleet-online");
+    let mut gone = start("fleet-gone");
+    // Both devices' host metrics and telemetry self-metrics (sent counts only after the first
+    // acknowledged write) have landed, with enough points for a rate().
+    wait_for("both devices in victoria-metrics", Duration::from_secs(20), || {
+        force_flush(&base);
+        let n = scalar_result(
+            &base,
+            "count(count_over_time(beacon_agent_telemetry_points_sent_total_value{sink=\"influxdb\"}[1m]) >= 3)",
+        )?;
+        (n == 2.0).then_some(())
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}\nonline agent:\n{}\ngone agent:\n{}",
+            online.log(),
+            gone.log()
+        )
+    });
+    // One device stops pushing; past `offline_after` it counts as offline.
+    gone.terminate(Duration::from_secs(5));
+    let offline_after = 3;
+    std::thread::sleep(Duration::from_secs(offline_after + 1));
+    force_flush(&base);
+
+    let vars = BTreeMap::from([
+        ("datasource", "victoriametrics".to_owned()),
+        // "All", as Grafana expands it with the variable's allValue.
+        ("device_id", ".*".to_owned()),
+        ("offline_after", offline_after.to_string()),
+        ("__rate_interval", "5s".to_owned()),
+        ("__interval", "1s".to_owned()),
+        ("__range", "1m".to_owned()),
+        ("__range_s", "60".to_owned()),
+    ]);
+    let stat = |title: &str| -> Option<f64> {
+        let (_, expr) = exprs(&fleet).into_iter().find(|(t, _)| t == title)?;
+        scalar_result(&base, &substitute(&expr, &vars))
+    };
+    assert_eq!(stat("Devices"), Some(2.0), "devices seen in range");
+    assert_eq!(stat("Online"), Some(1.0), "fleet-online is online");
+    assert_eq!(stat("Offline"), Some(1.0), "fleet-gone is offline");
+    assert_eq!(stat("Points dropped"), Some(0.0), "nothing dropped");
+
+    let list = exprs(&fleet);
+    assert!(list.len() >= 20, "only {} expressions", list.len());
+    let var_queries: Vec<(String, String)> = fleet["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let def = v["definition"].as_str()?;
+            let inner = def.strip_prefix("label_values(")?.strip_suffix(')')?;
+            let (selector, _label) = inner.rsplit_once(',')?;
+            Some((
+                format!("variable {}", v["name"]),
+                selector.trim().to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(var_queries.len(), 1, "the device_id variable");
+    let mut failures = Vec::new();
+    for (title, expr) in list.iter().chain(var_queries.iter()) {
+        let q = substitute(expr, &vars);
+        assert!(!q.contains('$'), "{title}: unsubstituted variable in {q}");
+        match query(&base, &q) {
+            Ok(r) if !r.is_empty() => {}
+            Ok(_) => failures.push(format!("{title}: {q}: empty result")),
+            Err(e) => failures.push(format!("{title}: {q}: error {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} device-fleet expressions returned no data:\n{}",
+        failures.len(),
+        list.len() + var_queries.len(),
+        failures.join("\n")
+    );
+    // Per-device rows cover both devices.
+    let seen = query(
+        &base,
+        "count by (device_id) (node_scrape_collector_success_value)",
+    )
+    .expect("devices query");
+    assert_eq!(seen.len(), 2, "{seen:?}");
 }

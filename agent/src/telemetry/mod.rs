@@ -328,6 +328,9 @@ pub fn start(
     }
     for (s, _) in &sinks {
         s.metrics.connected.with_label_values(&[s.name]).set(0);
+        // Counters exist at 0 from the start, so rate() and increase() see the first failure.
+        s.metrics.sent.with_label_values(&[s.name]);
+        s.metrics.failed.with_label_values(&[s.name]);
         let reasons: &[&str] = if s.name == "influxdb" {
             &["spool_full", "rejected", "too_large"]
         } else {
@@ -391,7 +394,13 @@ async fn produce(
         // Collection, encoding and the fsync are blocking work: off the async thread.
         let res = tokio::task::spawn_blocking(move || {
             let ts = now_ns();
-            let fams = scraper.with_collection(|w| point::from_collection(w, &common, ts));
+            let mut fams = scraper.with_collection(|w| point::from_collection(w, &common, ts));
+            fams.extend(point::from_registry(
+                scraper.registry(),
+                point::PUSHED_SELF_PREFIX,
+                &common,
+                ts,
+            ));
             for (sink, enc) in sinks2.iter() {
                 let recs = enc.records(&fams);
                 let refs: Vec<(u32, i64, &[u8])> =

@@ -10,9 +10,14 @@
 //! - timestamp = the start of the collection, in nanoseconds since the Unix epoch, the same for
 //!   every point of one collection.
 //!
+//! Pushed families: every collector family and `node_scrape_collector_*` (one collection), plus
+//! the agent's own `beacon_agent_telemetry_*` families from its registry ([`from_registry`]).
+//!
 //! NaN and infinite samples are skipped: line protocol has no spelling for them.
 
 use std::collections::BTreeMap;
+
+use prometheus::{Registry, TextEncoder};
 
 use crate::metrics::{MetricType, MetricWriter};
 
@@ -68,6 +73,11 @@ pub struct FamilyPoints {
     pub points: Vec<Point>,
 }
 
+/// The agent's own families that are pushed as well, so the fleet dashboard sees each device's
+/// telemetry health (backlog, drops, sent and failed points) beside its host metrics. The rest
+/// of the registry (`process_*`, `beacon_agent_build_info`) stays on `/metrics` only.
+pub const PUSHED_SELF_PREFIX: &str = "beacon_agent_telemetry_";
+
 /// Turns one collection into points, grouped by family.
 pub fn from_collection(
     w: &MetricWriter,
@@ -75,42 +85,98 @@ pub fn from_collection(
     timestamp_ns: i64,
 ) -> Vec<FamilyPoints> {
     let mut out = Vec::new();
-    w.for_each_family(|name, ty, body| {
-        let mut points = Vec::new();
-        for line in body.lines() {
-            let Some(sample) = parse_sample(line) else {
-                tracing::debug!(line, "unparsable sample line skipped");
-                continue;
-            };
-            if !sample.value.is_finite() {
-                continue;
-            }
-            let suffix = sample.name.strip_prefix(name).unwrap_or("");
-            let field = match (ty, suffix) {
-                (MetricType::Summary | MetricType::Histogram, "_sum") => "sum",
-                (MetricType::Summary | MetricType::Histogram, "_count") => "count",
-                (MetricType::Histogram, "_bucket") => "bucket",
-                _ => "value",
-            };
-            let mut tags = common.tags.clone();
-            for (k, v) in sample.labels {
-                tags.insert(k, v);
-            }
-            points.push(Point {
-                measurement: name.to_owned(),
-                tags: tags.into_iter().collect(),
-                fields: vec![(field.to_owned(), FieldValue::Float(sample.value))],
-                timestamp_ns,
-            });
-        }
-        if !points.is_empty() {
-            out.push(FamilyPoints {
-                name: name.to_owned(),
-                points,
-            });
-        }
-    });
+    w.for_each_family(|name, ty, body| push_family(&mut out, name, ty, body, common, timestamp_ns));
     out
+}
+
+/// Points of the families in `registry` whose name starts with `prefix`, mapped exactly like a
+/// collection's families (the registry is rendered in text format and parsed the same way).
+pub fn from_registry(
+    registry: &Registry,
+    prefix: &str,
+    common: &CommonTags,
+    timestamp_ns: i64,
+) -> Vec<FamilyPoints> {
+    let mut families = registry.gather();
+    families.retain(|f| f.name().starts_with(prefix));
+    let mut text = String::new();
+    if let Err(e) = TextEncoder::new().encode_utf8(&families, &mut text) {
+        tracing::warn!(error = %e, "encoding self-metrics for telemetry failed");
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    // The encoder writes `# HELP`, `# TYPE <name> <type>`, then the family's samples.
+    let mut current: Option<(&str, MetricType)> = None;
+    let mut body = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some((name, ty)) = current.take() {
+                push_family(&mut out, name, ty, &body, common, timestamp_ns);
+            }
+            body.clear();
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap_or("");
+            let ty = match parts.next() {
+                Some("counter") => MetricType::Counter,
+                Some("gauge") => MetricType::Gauge,
+                Some("summary") => MetricType::Summary,
+                Some("histogram") => MetricType::Histogram,
+                _ => MetricType::Untyped,
+            };
+            current = Some((name, ty));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some((name, ty)) = current {
+        push_family(&mut out, name, ty, &body, common, timestamp_ns);
+    }
+    out
+}
+
+/// Appends the points of one family (`body` = its rendered sample lines) to `out`, if any.
+fn push_family(
+    out: &mut Vec<FamilyPoints>,
+    name: &str,
+    ty: MetricType,
+    body: &str,
+    common: &CommonTags,
+    timestamp_ns: i64,
+) {
+    let mut points = Vec::new();
+    for line in body.lines() {
+        let Some(sample) = parse_sample(line) else {
+            tracing::debug!(line, "unparsable sample line skipped");
+            continue;
+        };
+        if !sample.value.is_finite() {
+            continue;
+        }
+        let suffix = sample.name.strip_prefix(name).unwrap_or("");
+        let field = match (ty, suffix) {
+            (MetricType::Summary | MetricType::Histogram, "_sum") => "sum",
+            (MetricType::Summary | MetricType::Histogram, "_count") => "count",
+            (MetricType::Histogram, "_bucket") => "bucket",
+            _ => "value",
+        };
+        let mut tags = common.tags.clone();
+        for (k, v) in sample.labels {
+            tags.insert(k, v);
+        }
+        points.push(Point {
+            measurement: name.to_owned(),
+            tags: tags.into_iter().collect(),
+            fields: vec![(field.to_owned(), FieldValue::Float(sample.value))],
+            timestamp_ns,
+        });
+    }
+    if !points.is_empty() {
+        out.push(FamilyPoints {
+            name: name.to_owned(),
+            points,
+        });
+    }
 }
 
 /// One parsed text-format sample line.
@@ -226,5 +292,50 @@ mod tests {
             .map(|p| p.fields[0].0.as_str())
             .collect();
         assert_eq!(h, ["bucket", "sum"]);
+    }
+
+    #[test]
+    fn telemetry_self_metrics_become_points() {
+        let registry = Registry::new();
+        let m = crate::telemetry::Metrics::register(&registry).expect("register");
+        m.dropped
+            .with_label_values(&["influxdb", "spool_full"])
+            .inc_by(3);
+        m.backlog_age.with_label_values(&["influxdb"]).set(1.5);
+        let other = prometheus::IntGauge::new("beacon_agent_build_info", "h").expect("gauge");
+        registry.register(Box::new(other)).expect("register other");
+        let fams = from_registry(
+            &registry,
+            PUSHED_SELF_PREFIX,
+            &CommonTags::new("dev1", &BTreeMap::new()),
+            7,
+        );
+        let names: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+        // Vectors without children have no samples, hence no points; other families stay out.
+        assert_eq!(
+            names,
+            [
+                "beacon_agent_telemetry_backlog_age_seconds",
+                "beacon_agent_telemetry_dropped_total"
+            ]
+        );
+        let dropped = &fams[1].points[0];
+        assert_eq!(
+            dropped.tags,
+            vec![
+                ("device_id".into(), "dev1".into()),
+                ("reason".into(), "spool_full".into()),
+                ("sink".into(), "influxdb".into())
+            ]
+        );
+        assert_eq!(
+            dropped.fields,
+            vec![("value".into(), FieldValue::Float(3.0))]
+        );
+        assert_eq!(dropped.timestamp_ns, 7);
+        assert_eq!(
+            fams[0].points[0].fields,
+            vec![("value".into(), FieldValue::Float(1.5))]
+        );
     }
 }

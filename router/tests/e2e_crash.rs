@@ -39,20 +39,11 @@ fn kill_9_mid_delivery_loses_nothing_acknowledged() {
     .expect("slack stand-in");
     slack.fail_randomly(0.2, 7);
     let mut r = Router::start("");
-    let d = r.dir.display().to_string();
-    let api = slack.base_url();
-    let receiver = |name: &str, channel: &str| {
-        format!(
-            "  - name: {name}\n    slack:\n      - token_file: {d}/slack-token\n        channel: {channel}\n        api_url: {api}/api\n        rate: {{per_second: {PER_SECOND}, burst: {BURST}}}\n"
-        )
-    };
-    r.write_config(&format!(
-        "inbound:\n  alertmanager:\n    bearer_token_file: {d}/am-token\n\
-         delivery:\n  initial_backoff: 100ms\n  max_backoff: 500ms\n  max_attempts: 100\n  digest_after: 1h\n\
-         receivers:\n{}{}\
-         route:\n  receiver: a\n  routes:\n    - matchers: ['team=\"b\"']\n      receiver: b\n",
-        receiver("a", "C1"),
-        receiver("b", "C2"),
+    r.write_config(&support::two_team_config(
+        &r.dir,
+        &slack.base_url(),
+        &format!("{{per_second: {PER_SECOND}, burst: {BURST}}}"),
+        "  initial_backoff: 100ms\n  max_backoff: 500ms\n  max_attempts: 100\n  digest_after: 1h\n",
     ));
     r.restart_after(|r| r.signal("KILL"));
 

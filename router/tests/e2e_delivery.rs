@@ -75,19 +75,33 @@ fn slack_web_api(slack: &SlackStandin, channel: &str) -> String {
     )
 }
 
+/// Integrations YAML: Slack Web API to C1 and a Google Chat webhook (its URL in a secret file),
+/// with `chat_extra` lines under the Chat integration.
+fn slack_and_chat<'a>(
+    slack: &'a SlackStandin,
+    chat_url: &'a str,
+    chat_extra: &'a str,
+) -> impl Fn(&std::path::Path) -> String + 'a {
+    move |dir| {
+        let url_file = secret_file(dir, "chat-url", chat_url);
+        format!(
+            "{}    google_chat:\n      - webhook_url_file: {url_file}\n{chat_extra}",
+            slack_web_api(slack, "C1").replace("{dir}", &dir.display().to_string())
+        )
+    }
+}
+
 #[test]
 fn slack_threads_a_group_and_resolves_it_in_place_and_chat_threads_by_key() {
     let slack = slack(&["C1"]);
     let chat = chat();
     let chat_url = chat.webhook_url("S1");
     let r = router_with(
-        |dir| {
-            let url_file = secret_file(dir, "chat-url", &chat_url);
-            format!(
-                "{}    google_chat:\n      - webhook_url_file: {url_file}\n        rate: {{per_second: 1, burst: 2}}\n",
-                slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string())
-            )
-        },
+        slack_and_chat(
+            &slack,
+            &chat_url,
+            "        rate: {per_second: 1, burst: 2}\n",
+        ),
         "",
     );
     let firing1 = am_payload(
@@ -192,16 +206,7 @@ fn retries_honour_retry_after_and_survive_server_errors() {
     let slack = slack(&["C1"]);
     let chat = chat();
     let chat_url = chat.webhook_url("S1");
-    let r = router_with(
-        |dir| {
-            let url_file = secret_file(dir, "chat-url", &chat_url);
-            format!(
-                "{}    google_chat:\n      - webhook_url_file: {url_file}\n",
-                slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string())
-            )
-        },
-        "",
-    );
+    let r = router_with(slack_and_chat(&slack, &chat_url, ""), "");
     slack.inject(
         Fault::RateLimited {
             retry_after_secs: 2,
@@ -656,16 +661,7 @@ fn send_test_sends_a_sample_through_every_integration_of_a_receiver() {
     let slack = slack(&["C1"]);
     let chat = chat();
     let chat_url = chat.webhook_url("S1");
-    let r = router_with(
-        |dir| {
-            let url_file = secret_file(dir, "chat-url", &chat_url);
-            format!(
-                "{}    google_chat:\n      - webhook_url_file: {url_file}\n",
-                slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string())
-            )
-        },
-        "",
-    );
+    let r = router_with(slack_and_chat(&slack, &chat_url, ""), "");
     let (code, out, err) = r.cli(&["send-test", "--receiver", "team"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(

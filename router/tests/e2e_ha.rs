@@ -43,20 +43,11 @@ fn replica(redis: &Redis, slack: &SlackStandin) -> Router {
         redis.url()
     );
     let r = Router::start_with_storage(&storage, "");
-    let d = r.dir.display().to_string();
-    let api = slack.base_url();
-    let receiver = |name: &str, channel: &str| {
-        format!(
-            "  - name: {name}\n    slack:\n      - token_file: {d}/slack-token\n        channel: {channel}\n        api_url: {api}/api\n        rate: {{per_second: 1, burst: 1}}\n"
-        )
-    };
-    r.write_config(&format!(
-        "inbound:\n  alertmanager:\n    bearer_token_file: {d}/am-token\n\
-         delivery:\n  initial_backoff: 200ms\n  max_backoff: 1s\n  max_attempts: 100\n  digest_after: 1h\n\
-         receivers:\n{}{}\
-         route:\n  receiver: a\n  routes:\n    - matchers: ['team=\"b\"']\n      receiver: b\n",
-        receiver("a", "C1"),
-        receiver("b", "C2"),
+    r.write_config(&support::two_team_config(
+        &r.dir,
+        &slack.base_url(),
+        "{per_second: 1, burst: 1}",
+        "  initial_backoff: 200ms\n  max_backoff: 1s\n  max_attempts: 100\n  digest_after: 1h\n",
     ));
     let (code, body) = support::post(&r.url("/-/reload"), Vec::new(), &[]);
     assert_eq!(code, 200, "{body}");

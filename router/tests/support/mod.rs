@@ -176,6 +176,26 @@ fn full_config(port: u16, dir: &Path, storage_extra: &str, body: &str) -> String
     )
 }
 
+/// A config body with Alertmanager's token, `delivery` settings (YAML lines indented by two),
+/// and two Slack Web API receivers paced at `rate` (`{per_second: .., burst: ..}`): `a` posting
+/// to C1 (the default) and `b` to C2 (alerts labelled `team="b"`).
+pub fn two_team_config(dir: &Path, slack_base: &str, rate: &str, delivery: &str) -> String {
+    let d = dir.display();
+    let receiver = |name: &str, channel: &str| {
+        format!(
+            "  - name: {name}\n    slack:\n      - token_file: {d}/slack-token\n        channel: {channel}\n        api_url: {slack_base}/api\n        rate: {rate}\n"
+        )
+    };
+    format!(
+        "inbound:\n  alertmanager:\n    bearer_token_file: {d}/am-token\n\
+         delivery:\n{delivery}\
+         receivers:\n{}{}\
+         route:\n  receiver: a\n  routes:\n    - matchers: ['team=\"b\"']\n      receiver: b\n",
+        receiver("a", "C1"),
+        receiver("b", "C2"),
+    )
+}
+
 /// Writes a secret file under the router's directory and returns its path as YAML text.
 pub fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     let p = dir.join(name);

@@ -321,3 +321,19 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// The agent's `collectors:` YAML (two-space indented under it) with every collector off except
+/// `keep` and the textfile collector, which reads `textfile_dir`.
+pub fn collectors_yaml(keep: &[&str], textfile_dir: &Path) -> String {
+    let mut out = String::from("collectors:\n");
+    for c in beacon_agent::collectors::names() {
+        if c != "textfile" && !keep.contains(&c) {
+            out.push_str(&format!("  {c}: {{enabled: false}}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "  textfile: {{directory: {}}}\n",
+        textfile_dir.display()
+    ));
+    out
+}

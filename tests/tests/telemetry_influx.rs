@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use beacon_e2e::{free_port, http_client, require_bin, tempdir, wait_for, workspace_bin, Proc};
+use beacon_e2e::{
+    collectors_yaml, free_port, http_client, require_bin, tempdir, wait_for, workspace_bin, Proc,
+};
 
 const SERIES: &str = "beacon_test_seq";
 
@@ -24,30 +26,10 @@ fn agent_config(dir: &Path, listen: u16, influx_url: &str, extra: &str) -> PathB
         format!("{SERIES}{{kind=\"a b,c=d\"}} 42.5\n"),
     )
     .expect("write textfile");
-    let mut off = String::new();
-    for c in [
-        "cpu",
-        "meminfo",
-        "filesystem",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "hwmon",
-        "thermal_zone",
-        "pressure",
-        "vmstat",
-        "conntrack",
-        "stat",
-        "timex",
-        "uname",
-        "filefd",
-        "time",
-    ] {
-        off.push_str(&format!("  {c}: {{enabled: false}}\n"));
-    }
+    // loadavg stays on beside the textfile series.
+    let collectors = collectors_yaml(&["loadavg"], &tf);
     let yaml = format!(
-        "listen: 127.0.0.1:{listen}\ncollectors:\n{off}  textfile: {{directory: {tf}}}\ntelemetry:\n  interval: 300ms\n  device_id: dev-e2e\n  tags: {{site: lab}}\n  spool: {{dir: {spool}}}\n  replay_rate: 100\n  influxdb:\n    url: \"{influx_url}\"\n    org: beacon\n    bucket: devices\n{extra}",
-        tf = tf.display(),
+        "listen: 127.0.0.1:{listen}\n{collectors}telemetry:\n  interval: 300ms\n  device_id: dev-e2e\n  tags: {{site: lab}}\n  spool: {{dir: {spool}}}\n  replay_rate: 100\n  influxdb:\n    url: \"{influx_url}\"\n    org: beacon\n    bucket: devices\n{extra}",
         spool = dir.join("spool").display(),
     );
     let path = dir.join("agent.yaml");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use beacon_e2e::{free_port, require_bin, tempdir, wait_for, workspace_bin, Proc};
+use beacon_e2e::{collectors_yaml, free_port, require_bin, tempdir, wait_for, workspace_bin, Proc};
 
 const SERIES: &str = "beacon_test_seq";
 const DEVICE: &str = "dev-mqtt";
@@ -24,31 +24,11 @@ fn agent_config(dir: &Path, broker: u16, mqtt_extra: &str) -> PathBuf {
     let tf = dir.join("textfile");
     std::fs::create_dir_all(&tf).expect("textfile dir");
     std::fs::write(tf.join("seq.prom"), format!("{SERIES} 7\n")).expect("write textfile");
-    let mut off = String::new();
-    for c in [
-        "cpu",
-        "meminfo",
-        "filesystem",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "hwmon",
-        "thermal_zone",
-        "pressure",
-        "vmstat",
-        "conntrack",
-        "stat",
-        "timex",
-        "uname",
-        "filefd",
-        "time",
-    ] {
-        off.push_str(&format!("  {c}: {{enabled: false}}\n"));
-    }
+    // loadavg stays on beside the textfile series.
+    let collectors = collectors_yaml(&["loadavg"], &tf);
     let yaml = format!(
-        "listen: 127.0.0.1:{listen}\ncollectors:\n{off}  textfile: {{directory: {tf}}}\ntelemetry:\n  interval: 300ms\n  device_id: {DEVICE}\n  tags: {{site: lab}}\n  spool: {{dir: {spool}}}\n  replay_rate: 200\n  mqtt:\n    url: mqtt://127.0.0.1:{broker}\n    keep_alive: 2s\n{mqtt_extra}",
+        "listen: 127.0.0.1:{listen}\n{collectors}telemetry:\n  interval: 300ms\n  device_id: {DEVICE}\n  tags: {{site: lab}}\n  spool: {{dir: {spool}}}\n  replay_rate: 200\n  mqtt:\n    url: mqtt://127.0.0.1:{broker}\n    keep_alive: 2s\n{mqtt_extra}",
         listen = free_port(),
-        tf = tf.display(),
         spool = dir.join("spool").display(),
     );
     let path = dir.join("agent.yaml");

@@ -28,7 +28,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{
-    max_in_window, poll, retry_after_secs, Buckets, Fault, Faults, Rate, Rejection, ServerHandle,
+    max_in_window, retry_after_secs, Buckets, Fault, Faults, Rate, Rejection, ServerHandle,
 };
 
 /// Google Chat's maximum message size, in bytes.
@@ -218,7 +218,7 @@ impl GoogleChatStandin {
         n: usize,
         timeout: Duration,
     ) -> anyhow::Result<Vec<ChatMessage>> {
-        poll(&format!("{n} Google Chat messages"), timeout, || {
+        crate::wait_for(&format!("{n} Google Chat messages"), timeout, || {
             let m = self.messages();
             (m.len() >= n).then_some(m)
         })

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
 pub use google_chat::{ChatMessage, GoogleChatConfig, GoogleChatStandin, SpaceConfig};
 pub use slack::{Message, SlackConfig, SlackStandin, Update, Via};
@@ -166,24 +166,6 @@ pub fn max_in_window(times: &[Instant], window: Duration) -> usize {
         best = best.max(end - start + 1);
     }
     best
-}
-
-/// Polls `f` every 10 ms until it returns `Some`, or fails after `timeout` naming `what`.
-pub(crate) fn poll<T>(
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Ok(v);
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// An axum app served on 127.0.0.1 by a tokio runtime on its own thread; stopped on drop.

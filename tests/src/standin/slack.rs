@@ -28,7 +28,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use super::{
-    max_in_window, poll, retry_after_secs, slack_len, Buckets, Fault, Faults, Rate, Rejection,
+    max_in_window, retry_after_secs, slack_len, Buckets, Fault, Faults, Rate, Rejection,
     ServerHandle,
 };
 
@@ -286,7 +286,7 @@ impl SlackStandin {
 
     /// Waits until at least `n` messages were accepted; returns all of them.
     pub fn wait_for_messages(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<Message>> {
-        poll(&format!("{n} Slack messages"), timeout, || {
+        crate::wait_for(&format!("{n} Slack messages"), timeout, || {
             let m = self.messages();
             (m.len() >= n).then_some(m)
         })

@@ -585,6 +585,37 @@ fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, &'static 
     }
 }
 
+/// What every Web API method checks first, as Slack does: the token, a JSON object body, and a
+/// known `channel`. Returns the body and the channel, or the rejection (recorded) to answer.
+fn web_api_call(
+    g: &mut Inner,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(serde_json::Map<String, Value>, String), Box<Response>> {
+    if let Err(code) = check_auth(headers, &g.cfg.token) {
+        g.reject(path, StatusCode::OK, code);
+        return Err(Box::new(api_error(code)));
+    }
+    let body = match parse_object(body) {
+        Ok(b) => b,
+        Err(code) => {
+            g.reject(path, StatusCode::OK, code);
+            return Err(Box::new(api_error(code)));
+        }
+    };
+    let channel = str_field(&body, "channel").unwrap_or_default();
+    if !g.cfg.channels.contains(&channel) {
+        g.reject(
+            path,
+            StatusCode::OK,
+            format!("channel_not_found: {channel:?}"),
+        );
+        return Err(Box::new(api_error("channel_not_found")));
+    }
+    Ok((body, channel))
+}
+
 fn str_field(body: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
     body.get(name).and_then(Value::as_str).map(str::to_owned)
 }
@@ -595,26 +626,10 @@ async fn post_message(State(s): State<Shared>, headers: HeaderMap, body: Bytes) 
         return r;
     }
     let mut g = lock(&s);
-    if let Err(code) = check_auth(&headers, &g.cfg.token) {
-        g.reject(PATH, StatusCode::OK, code);
-        return api_error(code);
-    }
-    let body = match parse_object(&body) {
-        Ok(b) => b,
-        Err(code) => {
-            g.reject(PATH, StatusCode::OK, code);
-            return api_error(code);
-        }
+    let (body, channel) = match web_api_call(&mut g, PATH, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
-    let channel = str_field(&body, "channel").unwrap_or_default();
-    if !g.cfg.channels.contains(&channel) {
-        g.reject(
-            PATH,
-            StatusCode::OK,
-            format!("channel_not_found: {channel:?}"),
-        );
-        return api_error("channel_not_found");
-    }
     let (text, blocks) = match validate_content(&Value::Object(body.clone())) {
         Ok(c) => c,
         Err((code, detail)) => {
@@ -663,26 +678,10 @@ async fn update(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Res
         return r;
     }
     let mut g = lock(&s);
-    if let Err(code) = check_auth(&headers, &g.cfg.token) {
-        g.reject(PATH, StatusCode::OK, code);
-        return api_error(code);
-    }
-    let body = match parse_object(&body) {
-        Ok(b) => b,
-        Err(code) => {
-            g.reject(PATH, StatusCode::OK, code);
-            return api_error(code);
-        }
+    let (body, channel) = match web_api_call(&mut g, PATH, &headers, &body) {
+        Ok(v) => v,
+        Err(r) => return *r,
     };
-    let channel = str_field(&body, "channel").unwrap_or_default();
-    if !g.cfg.channels.contains(&channel) {
-        g.reject(
-            PATH,
-            StatusCode::OK,
-            format!("channel_not_found: {channel:?}"),
-        );
-        return api_error("channel_not_found");
-    }
     let ts = str_field(&body, "ts").unwrap_or_default();
     if !g
         .messages

@@ -7,6 +7,7 @@ pub mod collectors;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod process;
 pub mod read;
 pub mod scrape;
 #[cfg(feature = "telemetry")]

@@ -63,7 +63,13 @@ pub fn read_to_end_into(f: &mut File, out: &mut String) -> io::Result<()> {
 /// its iterator at position 0; kernfs calls the attribute's `show` again), so one descriptor can
 /// be re-read at every scrape. Later calls continue at the offset reached, which seq_file
 /// serves without re-walking.
-pub fn pread_to_end(f: &File, out: &mut String) -> io::Result<()> {
+///
+/// With `one_record`, the file is known to produce its whole content as one record (a
+/// `single_open` seq_file such as `/proc/stat` or `/proc/meminfo`, a sysfs attribute, a sysctl):
+/// such a read fills the buffer unless it reached the end, so a short read ends the loop without
+/// the extra pread(2) that would return 0. Multi-record seq_files (`/proc/vmstat`,
+/// `/proc/diskstats`) return at most a page per read and need that final read.
+pub fn pread_to_end(f: &File, out: &mut String, one_record: bool) -> io::Result<()> {
     let mut buf = std::mem::take(out).into_bytes();
     let base = buf.len();
     let result = loop {
@@ -72,9 +78,14 @@ pub fn pread_to_end(f: &File, out: &mut String) -> io::Result<()> {
         }
         let start = buf.len();
         buf.resize(buf.capacity(), 0);
+        let want = buf.len() - start;
         match f.read_at(&mut buf[start..], (start - base) as u64) {
             Ok(0) => {
                 buf.truncate(start);
+                break Ok(());
+            }
+            Ok(n) if one_record && n < want => {
+                buf.truncate(start + n);
                 break Ok(());
             }
             Ok(n) => buf.truncate(start + n),
@@ -178,6 +189,8 @@ fn is_stale(e: &io::Error) -> bool {
 pub struct KeptFile {
     path: PathBuf,
     file: Mutex<Option<Kept>>,
+    /// The whole content is one record (see `pread_to_end`).
+    one_record: bool,
 }
 
 impl KeptFile {
@@ -186,6 +199,17 @@ impl KeptFile {
         Self {
             path,
             file: Mutex::new(None),
+            one_record: false,
+        }
+    }
+
+    /// A file whose kernel side produces its whole content as one record: a `single_open`
+    /// procfs file (`stat`, `meminfo`, `loadavg`, `pressure/*`, `PID/stat`), a sysctl under
+    /// `/proc/sys`, or a sysfs attribute. Reading it takes one pread(2) instead of two.
+    pub fn one_record(path: PathBuf) -> Self {
+        Self {
+            one_record: true,
+            ..Self::new(path)
         }
     }
 
@@ -225,7 +249,7 @@ impl KeptFile {
     pub fn read_string_io(&self) -> io::Result<String> {
         self.with(|f| {
             let mut s = String::with_capacity(4096);
-            pread_to_end(f, &mut s)?;
+            pread_to_end(f, &mut s, self.one_record)?;
             Ok(s)
         })
     }
@@ -316,9 +340,32 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         for len in [0usize, 4097, 100_000] {
             let p = dir.path().join(format!("f{len}"));
-            let mut out = String::from("prefix:");
-            pread_to_end(&File::open(&p).expect("open"), &mut out).expect("pread");
-            assert_eq!(out.len(), "prefix:".len() + len);
+            for one_record in [false, true] {
+                let mut out = String::from("prefix:");
+                pread_to_end(&File::open(&p).expect("open"), &mut out, one_record).expect("pread");
+                assert_eq!(out.len(), "prefix:".len() + len, "one_record {one_record}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_record_files_read_whole_in_fewer_calls() {
+        // /proc/stat is a single_open seq_file larger than the first 4 KiB buffer on most hosts;
+        // /proc/self/stat and /proc/meminfo are smaller. Each read must be whole: its last line
+        // complete and as many lines as a plain read gives.
+        for path in [
+            "/proc/stat",
+            "/proc/self/stat",
+            "/proc/meminfo",
+            "/proc/sys/fs/file-nr",
+        ] {
+            let one = KeptFile::one_record(path.into());
+            for _ in 0..2 {
+                let text = one.read_string().expect("read");
+                let plain = read_string(Path::new(path)).expect("read");
+                assert!(text.ends_with('\n'), "{path}: {text:?}");
+                assert_eq!(text.lines().count(), plain.lines().count(), "{path}");
+            }
         }
     }
 

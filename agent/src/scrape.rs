@@ -1,8 +1,9 @@
 //! The scrape loop: runs every enabled collector, times it, records
-//! `node_scrape_collector_{duration_seconds,success}`, and appends the agent's own metrics
-//! (`process_*`, `beacon_agent_build_info`) from a `prometheus` registry.
+//! `node_scrape_collector_{duration_seconds,success}`, and appends the agent's own metrics:
+//! `process_*` (`process.rs`) and, from a `prometheus` registry, `beacon_agent_build_info` and
+//! the telemetry sinks' metrics.
 //!
-//! Collectors run one after another on the calling (blocking) thread: reading procfs costs
+//! Collectors run one after another on the calling thread (the HTTP runtime's): reading procfs costs
 //! microseconds, so a thread per collector would cost more than it saves. The one collector that
 //! can block (filesystem, on a hung mount) bounds itself with its own timeout.
 
@@ -13,11 +14,13 @@ use prometheus::Registry;
 use crate::collectors::{self, Collector};
 use crate::config::Config;
 use crate::metrics::MetricWriter;
+use crate::process::ProcessMetrics;
 
 /// Everything one `/metrics` request needs; shared by all requests.
 pub struct Scraper {
     collectors: Vec<Box<dyn Collector>>,
     registry: Registry,
+    process: ProcessMetrics,
     /// Reused across scrapes so a steady host's scrape allocates almost nothing.
     writer: std::sync::Mutex<MetricWriter>,
 }
@@ -53,12 +56,10 @@ impl Scraper {
             .set(1.0);
         // Registration only fails on duplicate names in this fresh registry: impossible here.
         let _ = registry.register(Box::new(build_info));
-        let _ = registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ));
         Self {
             collectors,
             registry,
+            process: ProcessMetrics::new(),
             writer: std::sync::Mutex::new(MetricWriter::new()),
         }
     }
@@ -110,6 +111,7 @@ impl Scraper {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         w.clear();
         self.collect_into(&mut w);
+        self.process.collect(&mut w);
         let mut text = String::with_capacity(64 * 1024);
         w.render(&mut text);
         drop(w);
@@ -131,7 +133,7 @@ impl Scraper {
         &self.registry
     }
 
-    /// Appends the agent's own metrics (process and build info).
+    /// Appends the metrics of the `prometheus` registry (build info, telemetry sinks).
     pub fn render_self_metrics(&self, text: &mut String) {
         if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), text) {
             tracing::warn!(error = %e, "encoding self-metrics failed");

@@ -192,25 +192,44 @@ fn a_mount_missing_under_rootfs_is_a_device_error() {
 }
 
 #[test]
-fn statfs_runs_on_one_long_lived_worker_thread() {
+fn statfs_that_can_block_runs_on_one_long_lived_worker_thread() {
     let host = Host::new(
-        "27 1 254:0 / / rw - ext4 /dev/vda1 rw\n28 27 254:0 / /a rw - ext4 /dev/vda2 rw\n",
-        &["a"],
+        "27 1 254:0 / / rw - ext4 /dev/vda1 rw\n\
+         28 27 0:50 / /a rw - nfs4 server:/a rw\n\
+         29 27 0:51 / /b rw - fuse.sshfs me@host:/b rw\n\
+         30 27 0:52 / /c rw - tmpfs tmpfs rw\n",
+        &["a", "b", "c"],
     );
-    let threads: Arc<Mutex<Vec<ThreadId>>> = Arc::default();
-    let seen = Arc::clone(&threads);
+    let calls: Arc<Mutex<Vec<(PathBuf, ThreadId)>>> = Arc::default();
+    let seen = Arc::clone(&calls);
     let c = Filesystem::with_statfs(&host.config(Duration::from_secs(5)), move |p| {
-        seen.lock().expect("lock").push(std::thread::current().id());
+        seen.lock()
+            .expect("lock")
+            .push((p.to_path_buf(), std::thread::current().id()));
         statfs(p)
     });
     for _ in 0..3 {
-        scrape(&c);
+        let text = scrape(&c);
+        assert_eq!(
+            label_sets(&text, "node_filesystem_size_bytes").len(),
+            4,
+            "{text}"
+        );
     }
-    let ids = threads.lock().expect("lock");
-    assert_eq!(ids.len(), 6, "one call per mount per scrape");
-    let distinct: HashSet<&ThreadId> = ids.iter().collect();
-    assert_eq!(distinct.len(), 1, "all calls on one worker: {ids:?}");
-    assert!(!distinct.contains(&std::thread::current().id()));
+    let calls = calls.lock().expect("lock");
+    assert_eq!(calls.len(), 12, "one call per mount per scrape");
+    let here = std::thread::current().id();
+    let (remote, local): (Vec<_>, Vec<_>) = calls
+        .iter()
+        .partition(|(p, _)| p.ends_with("a") || p.ends_with("b"));
+    // ext4 and tmpfs answer from memory: on the scrape thread, no hand-off.
+    assert_eq!(local.len(), 6);
+    assert!(local.iter().all(|(_, t)| *t == here), "{local:?}");
+    // nfs and FUSE can hang: on one worker, never the scrape thread.
+    assert_eq!(remote.len(), 6);
+    let distinct: HashSet<&ThreadId> = remote.iter().map(|(_, t)| t).collect();
+    assert_eq!(distinct.len(), 1, "all calls on one worker: {remote:?}");
+    assert!(!distinct.contains(&here));
 }
 
 /// A statfs whose calls for the `nfs` mount block until released.

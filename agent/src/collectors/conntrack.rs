@@ -69,8 +69,8 @@ impl Conntrack {
     pub fn new(cfg: &Config) -> Self {
         let procfs = &cfg.paths.procfs;
         Self {
-            count: read::KeptFile::new(procfs.join("sys/net/netfilter/nf_conntrack_count")),
-            max: read::KeptFile::new(procfs.join("sys/net/netfilter/nf_conntrack_max")),
+            count: read::KeptFile::one_record(procfs.join("sys/net/netfilter/nf_conntrack_count")),
+            max: read::KeptFile::one_record(procfs.join("sys/net/netfilter/nf_conntrack_max")),
             stat: read::KeptFile::new(procfs.join("net/stat/nf_conntrack")),
         }
     }

@@ -55,7 +55,7 @@ pub struct Cpu {
 impl Cpu {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            stat: read::KeptFile::new(cfg.paths.procfs.join("stat")),
+            stat: read::KeptFile::one_record(cfg.paths.procfs.join("stat")),
             cpu_dir: cfg.paths.sysfs.join("devices/system/cpu"),
             last: Mutex::new(HashMap::new()),
         }

@@ -15,7 +15,7 @@ pub struct Filefd {
 impl Filefd {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("sys/fs/file-nr")),
+            file: read::KeptFile::one_record(cfg.paths.procfs.join("sys/fs/file-nr")),
         }
     }
 

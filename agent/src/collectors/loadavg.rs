@@ -12,7 +12,7 @@ pub struct Loadavg {
 impl Loadavg {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("loadavg")),
+            file: read::KeptFile::one_record(cfg.paths.procfs.join("loadavg")),
         }
     }
 }

@@ -14,7 +14,7 @@ pub struct Meminfo {
 impl Meminfo {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("meminfo")),
+            file: read::KeptFile::one_record(cfg.paths.procfs.join("meminfo")),
         }
     }
 }

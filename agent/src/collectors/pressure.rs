@@ -22,9 +22,9 @@ impl Pressure {
     pub fn new(cfg: &Config) -> Self {
         let dir = cfg.paths.procfs.join("pressure");
         Self {
-            cpu: read::KeptFile::new(dir.join("cpu")),
-            io: read::KeptFile::new(dir.join("io")),
-            memory: read::KeptFile::new(dir.join("memory")),
+            cpu: read::KeptFile::one_record(dir.join("cpu")),
+            io: read::KeptFile::one_record(dir.join("io")),
+            memory: read::KeptFile::one_record(dir.join("memory")),
         }
     }
 }

@@ -12,7 +12,7 @@ pub struct Stat {
 impl Stat {
     pub fn new(cfg: &Config) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("stat")),
+            file: read::KeptFile::one_record(cfg.paths.procfs.join("stat")),
         }
     }
 }

@@ -63,8 +63,8 @@ impl Time {
             .map(|dir| {
                 let [available, current] = files.entry(dir).or_insert_with_key(|dir| {
                     [
-                        read::KeptFile::new(dir.join("available_clocksource")),
-                        read::KeptFile::new(dir.join("current_clocksource")),
+                        read::KeptFile::one_record(dir.join("available_clocksource")),
+                        read::KeptFile::one_record(dir.join("current_clocksource")),
                     ]
                 });
                 let available = available.read_string()?;

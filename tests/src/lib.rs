@@ -296,6 +296,11 @@ impl Proc {
         std::fs::read_to_string(&self.1).unwrap_or_default()
     }
 
+    /// The process id (to send it a signal, e.g. SIGHUP to reload).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// SIGTERM, then wait for the exit (at most `within`).
     pub fn terminate(&mut self, within: Duration) {
         let _ = Command::new("kill")
@@ -336,4 +341,87 @@ pub fn collectors_yaml(keep: &[&str], textfile_dir: &Path) -> String {
         textfile_dir.display()
     ));
     out
+}
+
+/// A throwaway certificate authority made with `openssl` (Debian package openssl) in a
+/// directory: `ca.pem`, a server certificate for 127.0.0.1 (`server.pem`, `server.key`) and a
+/// client certificate (`client.pem`, `client.key`), valid for two days. The files are world
+/// readable: a broker started as root may read them after dropping to its own user.
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    /// The CA certificate (PEM).
+    pub ca: PathBuf,
+    /// The server certificate (PEM), subjectAltName IP:127.0.0.1.
+    pub server_cert: PathBuf,
+    /// The server certificate's key.
+    pub server_key: PathBuf,
+    /// The client certificate (PEM), extendedKeyUsage clientAuth.
+    pub client_cert: PathBuf,
+    /// The client certificate's key.
+    pub client_key: PathBuf,
+}
+
+impl TestCa {
+    /// Creates the CA and both certificates in `dir` (which must exist).
+    pub fn create(dir: &Path) -> TestCa {
+        use std::os::unix::fs::PermissionsExt as _;
+        let openssl = |args: &str| {
+            let out = Command::new(require_bin("openssl", "openssl"))
+                .args(args.split_whitespace())
+                .current_dir(dir)
+                .output()
+                .unwrap_or_else(|e| panic!("run openssl: {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {args}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = "-newkey rsa:2048 -nodes";
+        openssl(&format!(
+            "req -x509 {key} -keyout ca.key -out ca.pem -days 2 -subj /CN=beacon-e2e-ca"
+        ));
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            ),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(dir.join(format!("{name}.ext")), ext)
+                .unwrap_or_else(|e| panic!("write {name}.ext: {e}"));
+            openssl(&format!(
+                "req {key} -keyout {name}.key -out {name}.csr -subj /CN=beacon-e2e-{name}"
+            ));
+            openssl(&format!(
+                "x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {name}.pem -days 2 -extfile {name}.ext"
+            ));
+        }
+        let ca = TestCa {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        };
+        for p in [&ca.server_key, &ca.client_key] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644))
+                .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
+        }
+        ca
+    }
+}
+
+/// The value of the first line of the agent's `/metrics` on `port` that starts with `needle`
+/// (series name and labels, then a space); NaN if there is none.
+pub fn agent_metric(port: u16, needle: &str) -> f64 {
+    let text = http_client()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(needle))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }

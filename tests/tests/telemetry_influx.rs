@@ -1,7 +1,8 @@
 //! beacon-agent's InfluxDB telemetry sink against a real VictoriaMetrics (`/api/v2/write` with
 //! gzip): names, tags and values land; a database outage with an agent kill -9 in the middle
-//! loses nothing. A scripted HTTP server proves the 413 split, the 400 drop and the
-//! Retry-After waits of 429 and 503.
+//! loses nothing. A scripted HTTP server proves the 413 split, the 400 drop, the Retry-After
+//! waits of 429 and 503, the backoff on 500 and 502, and the retry of a write that got no
+//! answer within the agent's timeout: each retried batch lands, counted as failed, not dropped.
 
 use std::collections::BTreeSet;
 use std::io::Read as _;
@@ -12,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use beacon_e2e::{
-    collectors_yaml, free_port, http_client, require_bin, tempdir, wait_for, workspace_bin, Proc,
+    agent_metric, collectors_yaml, free_port, http_client, require_bin, tempdir, wait_for,
+    workspace_bin, Proc,
 };
 
 const SERIES: &str = "beacon_test_seq";
@@ -209,6 +211,15 @@ const SPLIT: u8 = 1;
 const REJECT_ONCE: u8 = 2;
 const TOO_MANY_ONCE: u8 = 3;
 const UNAVAILABLE_ONCE: u8 = 4;
+const ERROR_ONCE: u8 = 5;
+const BAD_GATEWAY_ONCE: u8 = 6;
+/// Takes the request and answers only after the agent's write timeout.
+const HANG_ONCE: u8 = 7;
+/// How long a hung request waits before it answers; the agent's timeout is `TIMEOUT`.
+const HANG: Duration = Duration::from_secs(4);
+const TIMEOUT: Duration = Duration::from_millis(1500);
+/// `Req::status` of a request that got no answer within the agent's timeout.
+const NO_ANSWER: u16 = 0;
 
 #[derive(Debug, Clone)]
 struct Req {
@@ -251,9 +262,12 @@ async fn write(
         REJECT_ONCE => (400, None),
         TOO_MANY_ONCE => (429, Some("1")),
         UNAVAILABLE_ONCE => (503, Some("1")),
+        ERROR_ONCE => (500, None),
+        BAD_GATEWAY_ONCE => (502, None),
+        HANG_ONCE => (NO_ANSWER, None),
         _ => (204, None),
     };
-    if matches!(mode, REJECT_ONCE | TOO_MANY_ONCE | UNAVAILABLE_ONCE) {
+    if mode != OK && mode != SPLIT {
         s.mode.store(OK, Ordering::SeqCst);
     }
     s.log.lock().expect("log").push(Req {
@@ -261,6 +275,11 @@ async fn write(
         status,
         lines,
     });
+    if status == NO_ANSWER {
+        // The agent gives up before this; a 204 it never sees must not count as landed.
+        tokio::time::sleep(HANG).await;
+        return axum::http::StatusCode::NO_CONTENT.into_response();
+    }
     let code = axum::http::StatusCode::from_u16(status).expect("status");
     let mut resp = if status == 400 {
         (
@@ -278,20 +297,8 @@ async fn write(
     resp
 }
 
-fn metric(agent_port: u16, needle: &str) -> f64 {
-    let text = http_client()
-        .get(format!("http://127.0.0.1:{agent_port}/metrics"))
-        .send()
-        .and_then(|r| r.text())
-        .unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(needle))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
 #[test]
-fn http_status_branches_split_drop_and_retry_after() {
+fn http_status_branches_split_drop_retry_after_5xx_and_timeout() {
     let script = Arc::new(Script::default());
     let port = free_port();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -313,8 +320,9 @@ fn http_status_branches_split_drop_and_retry_after() {
         agent_port,
         &format!("http://127.0.0.1:{port}"),
         &format!(
-            "    token_file: {}\n    flush_interval: 500ms\n",
-            token.display()
+            "    token_file: {}\n    flush_interval: 500ms\n    timeout: {}ms\n",
+            token.display(),
+            TIMEOUT.as_millis()
         ),
     );
     script.mode.store(SPLIT, Ordering::SeqCst);
@@ -356,40 +364,68 @@ fn http_status_branches_split_drop_and_retry_after() {
     .expect("400 sent");
     let needle = "beacon_agent_telemetry_dropped_total{reason=\"rejected\",sink=\"influxdb\"} ";
     wait_for("the rejected counter", Duration::from_secs(5), || {
-        (metric(agent_port, needle) == rejected.lines.len() as f64).then_some(())
+        (agent_metric(agent_port, needle) == rejected.lines.len() as f64).then_some(())
     })
-    .unwrap_or_else(|e| panic!("{e}: {}", metric(agent_port, needle)));
+    .unwrap_or_else(|e| panic!("{e}: {}", agent_metric(agent_port, needle)));
     assert!(
         agent.log().contains("unable to parse 'bogus line'"),
         "the log names the bad line: {}",
         agent.log()
     );
 
-    // 429 and 503: the next attempt waits Retry-After (1s).
-    for mode in [TOO_MANY_ONCE, UNAVAILABLE_ONCE] {
+    // 429 and 503 wait Retry-After (1s); 500 and 502 back off (at least half the 200ms base);
+    // a request without an answer is given up after the agent's timeout. Each time the same
+    // batch lands on the next attempt: its points counted as failed once, never as dropped.
+    let failed = "beacon_agent_telemetry_points_failed_total{sink=\"influxdb\"} ";
+    for (mode, status, min_wait) in [
+        (TOO_MANY_ONCE, 429, Duration::from_millis(950)),
+        (UNAVAILABLE_ONCE, 503, Duration::from_millis(950)),
+        (ERROR_ONCE, 500, Duration::from_millis(100)),
+        (BAD_GATEWAY_ONCE, 502, Duration::from_millis(100)),
+        (HANG_ONCE, NO_ANSWER, TIMEOUT),
+    ] {
+        let failed_before = agent_metric(agent_port, failed);
         let before = log(&script).len();
         script.mode.store(mode, Ordering::SeqCst);
         let (refused, next) = wait_for("a refusal and the retry", Duration::from_secs(10), || {
             let reqs = log(&script);
-            let i = before
-                + reqs[before..]
-                    .iter()
-                    .position(|r| r.status == 429 || r.status == 503)?;
+            let i = before + reqs[before..].iter().position(|r| r.status == status)?;
             Some((reqs[i].clone(), reqs.get(i + 1)?.clone()))
         })
         .unwrap_or_else(|e| panic!("{e}; agent log:\n{}", agent.log()));
         let waited = next.at - refused.at;
         assert!(
-            waited >= Duration::from_millis(950),
-            "HTTP {} retried after {waited:?}, before Retry-After",
-            refused.status
+            waited >= min_wait,
+            "HTTP {status} retried after {waited:?}, before {min_wait:?}"
         );
         assert_eq!(next.status, 204);
-        assert_eq!(
-            next.lines[..refused.lines.len().min(next.lines.len())],
-            refused.lines[..refused.lines.len().min(next.lines.len())],
-            "the same batch is retried"
-        );
+        assert_eq!(next.lines, refused.lines, "the same batch is retried");
+        let want = failed_before + refused.lines.len() as f64;
+        wait_for("the failed counter", Duration::from_secs(5), || {
+            (agent_metric(agent_port, failed) == want).then_some(())
+        })
+        .unwrap_or_else(|e| panic!("{e}: {} != {want}", agent_metric(agent_port, failed)));
     }
+    assert!(
+        agent
+            .log()
+            .contains("no answer within 1.5s (telemetry.influxdb.timeout)"),
+        "the log says the write timed out: {}",
+        agent.log()
+    );
+    let dropped = |reason: &str| {
+        agent_metric(
+            agent_port,
+            &format!(
+                "beacon_agent_telemetry_dropped_total{{reason=\"{reason}\",sink=\"influxdb\"}} "
+            ),
+        )
+    };
+    assert_eq!(
+        dropped("rejected"),
+        rejected.lines.len() as f64,
+        "only the 400"
+    );
+    assert_eq!(dropped("too_large"), 0.0);
     agent.terminate(Duration::from_secs(5));
 }

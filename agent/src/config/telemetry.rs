@@ -102,7 +102,9 @@ pub struct MqttConfig {
     /// MQTT keep-alive; the broker publishes the Last Will after 1.5 times this of silence.
     #[serde(deserialize_with = "duration")]
     pub keep_alive: Duration,
-    /// MQTT protocol version; only `3.1.1` is implemented.
+    /// MQTT protocol version: `"3.1.1"` or `"5"` (also `"5.0"`). MQTT 5 adds PUBACK reason codes
+    /// (a refusal is not an acknowledgement), the broker's receive maximum and maximum packet
+    /// size, and a payload format indicator and content type on every message.
     pub protocol: String,
 }
 
@@ -121,6 +123,13 @@ impl Default for MqttConfig {
             keep_alive: Duration::from_secs(30),
             protocol: "3.1.1".into(),
         }
+    }
+}
+
+impl MqttConfig {
+    /// Whether `protocol` asks for MQTT 5.
+    pub fn is_mqtt5(&self) -> bool {
+        matches!(self.protocol.as_str(), "5" | "5.0")
     }
 }
 
@@ -294,16 +303,11 @@ impl MqttConfig {
                 ),
             );
         }
-        match self.protocol.as_str() {
-            "3.1.1" => {}
-            "5" => bad(
+        if self.protocol != "3.1.1" && !self.is_mqtt5() {
+            bad(
                 "telemetry.mqtt.protocol",
-                "MQTT 5 is not implemented yet; use \"3.1.1\"".into(),
-            ),
-            other => bad(
-                "telemetry.mqtt.protocol",
-                format!("want \"3.1.1\", got {other:?}"),
-            ),
+                format!("want \"3.1.1\" or \"5\", got {:?}", self.protocol),
+            );
         }
         for (path, t) in [
             ("telemetry.mqtt.topic", &self.topic),
@@ -324,6 +328,12 @@ impl MqttConfig {
         }
         if self.keep_alive < Duration::from_secs(1) {
             bad("telemetry.mqtt.keep_alive", "must be at least 1s".into());
+        } else if self.is_mqtt5() && self.keep_alive < Duration::from_secs(5) {
+            // rumqttc's MQTT 5 client refuses (panics on) a shorter one.
+            bad(
+                "telemetry.mqtt.keep_alive",
+                "must be at least 5s with protocol \"5\"".into(),
+            );
         }
         absolute(bad, "telemetry.mqtt.password_file", &self.password_file);
         if self.password_file.is_some() && self.username.is_none() {
@@ -439,7 +449,7 @@ mod tests {
         assert_eq!(m.format, Format::Influx);
 
         let e = Config::from_yaml(
-            "telemetry:\n  spool: {dir: rel}\n  mqtt: {url: 'http://x', qos: 2, protocol: '5'}\n  influxdb: {url: 'x', batch_size: 0}\n",
+            "telemetry:\n  spool: {dir: rel}\n  mqtt: {url: 'http://x', qos: 2, protocol: '3'}\n  influxdb: {url: 'x', batch_size: 0}\n",
         )
         .expect_err("bad telemetry");
         let paths: Vec<&str> = e.problems.iter().map(|p| p.path.as_str()).collect();
@@ -453,6 +463,47 @@ mod tests {
             "telemetry.influxdb.batch_size",
         ] {
             assert!(paths.contains(&want), "{want} missing from {paths:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "telemetry")]
+    fn mqtt5_is_accepted_and_garbage_is_named_by_path() {
+        for (protocol, v5) in [("3.1.1", false), ("5", true), ("5.0", true)] {
+            let c = Config::from_yaml(&format!(
+                "telemetry:\n  spool: {{dir: /tmp/x}}\n  mqtt: {{url: 'mqtt://127.0.0.1:1', protocol: '{protocol}'}}\n"
+            ))
+            .unwrap_or_else(|e| panic!("protocol {protocol}: {e}"));
+            let m = c.telemetry.and_then(|t| t.mqtt).expect("mqtt");
+            assert_eq!(m.is_mqtt5(), v5, "{protocol}");
+        }
+        for (mqtt, path, message) in [
+            (
+                "protocol: '5.1'",
+                "telemetry.mqtt.protocol",
+                "want \"3.1.1\" or \"5\", got \"5.1\"",
+            ),
+            (
+                "protocol: mqttv5",
+                "telemetry.mqtt.protocol",
+                "got \"mqttv5\"",
+            ),
+            (
+                "protocol: '5', keep_alive: 2s",
+                "telemetry.mqtt.keep_alive",
+                "at least 5s",
+            ),
+        ] {
+            let e = Config::from_yaml(&format!(
+                "telemetry:\n  spool: {{dir: /tmp/x}}\n  mqtt: {{url: 'mqtt://127.0.0.1:1', {mqtt}}}\n"
+            ))
+            .expect_err(mqtt);
+            assert!(
+                e.problems
+                    .iter()
+                    .any(|p| p.path == path && p.message.contains(message)),
+                "{mqtt}: want {path}: {message}, got {e}"
+            );
         }
     }
 }

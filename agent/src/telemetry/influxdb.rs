@@ -4,9 +4,10 @@
 //! 204 acknowledges the batch. 429 and 503 wait `Retry-After` (or back off); 413 splits the
 //! batch in two, recursively, down to single lines; 400 drops the batch (it would never
 //! succeed) with a log line carrying the server's message, which names the bad line; other
-//! failures (timeouts, connection errors, 5xx, 401/403/404) retry with capped exponential
-//! backoff. A partly written batch that is retried writes some points twice: InfluxDB treats a
-//! point with the same series and timestamp as an overwrite, so that is harmless.
+//! failures (no answer within `timeout`, connection errors, other 5xx, 401/403/404) retry with
+//! capped exponential backoff and count the batch's points as failed. A partly written batch
+//! that is retried writes some points twice: InfluxDB treats a point with the same series and
+//! timestamp as an overwrite, so that is harmless.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Worker {
     batch_size: usize,
     flush_interval: Duration,
     gzip: bool,
+    /// `telemetry.influxdb.timeout`: a request without an answer by then is retried.
+    timeout: Duration,
     min_gap: Duration,
     shared: Arc<SinkShared>,
 }
@@ -86,6 +89,7 @@ impl Worker {
             batch_size: cfg.batch_size,
             flush_interval: cfg.flush_interval,
             gzip: cfg.gzip,
+            timeout: cfg.timeout,
             min_gap: Duration::from_secs_f64(1.0 / f64::from(replay_rate.max(1))),
             shared,
         })
@@ -262,7 +266,16 @@ impl Worker {
                     .connected
                     .with_label_values(&[self.shared.name])
                     .set(0);
-                return Outcome::Retry(format!("{e}"), None);
+                // reqwest's message says neither that it timed out nor why it failed.
+                let why = if e.is_timeout() {
+                    format!(
+                        "no answer within {:?} (telemetry.influxdb.timeout)",
+                        self.timeout
+                    )
+                } else {
+                    format!("{:#}", anyhow::Error::from(e))
+                };
+                return Outcome::Retry(why, None);
             }
         };
         let status = resp.status();

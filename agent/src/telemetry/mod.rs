@@ -10,6 +10,10 @@ pub mod influxdb;
 pub mod json;
 pub mod lineproto;
 pub mod mqtt;
+mod mqtt_protocol;
+mod mqtt_v3;
+mod mqtt_v5;
+mod mqtt_window;
 pub mod point;
 pub mod spool;
 
@@ -60,7 +64,7 @@ impl Metrics {
             dropped: IntCounterVec::new(
                 Opts::new(
                     "beacon_agent_telemetry_dropped_total",
-                    "Points given up on: spool_full (oldest dropped), rejected (HTTP 400), too_large.",
+                    "Points given up on: spool_full (oldest dropped), rejected (HTTP 400, MQTT 5 PUBACK refusal), too_large.",
                 ),
                 &["sink", "reason"],
             )?,
@@ -331,12 +335,8 @@ pub fn start(
         // Counters exist at 0 from the start, so rate() and increase() see the first failure.
         s.metrics.sent.with_label_values(&[s.name]);
         s.metrics.failed.with_label_values(&[s.name]);
-        let reasons: &[&str] = if s.name == "influxdb" {
-            &["spool_full", "rejected", "too_large"]
-        } else {
-            &["spool_full", "too_large"]
-        };
-        for reason in reasons {
+        // MQTT `rejected`: an invalid topic name, or a permanent MQTT 5 PUBACK refusal.
+        for reason in ["spool_full", "rejected", "too_large"] {
             s.metrics.dropped.with_label_values(&[s.name, reason]);
         }
         s.update_gauges();

@@ -296,78 +296,11 @@ fn redis_restarted_mid_burst_refuses_then_resumes_and_loses_nothing() {
     );
 }
 
-/// Runs `openssl` with `args` in `dir`, failing the test on error.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn rediss_works_with_the_ca_trusted_and_refuses_an_unknown_issuer() {
     let dir = beacon_e2e::tempdir();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=beacon test CA",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(d.join("ext"), "subjectAltName=DNS:localhost\n").expect("ext");
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext",
-        ],
-    );
+    let ca = beacon_e2e::TestCa::create(d);
     let port = beacon_e2e::free_port();
     let mut cmd =
         std::process::Command::new(beacon_e2e::require_bin("redis-server", "redis-server"));
@@ -384,11 +317,11 @@ fn rediss_works_with_the_ca_trusted_and_refuses_an_unknown_issuer() {
     .arg("--tls-port")
     .arg(port.to_string())
     .arg("--tls-cert-file")
-    .arg(d.join("srv.pem"))
+    .arg(&ca.server_cert)
     .arg("--tls-key-file")
-    .arg(d.join("srv.key"))
+    .arg(&ca.server_key)
     .arg("--tls-ca-cert-file")
-    .arg(d.join("ca.pem"));
+    .arg(&ca.ca);
     let _redis = beacon_e2e::Server::start("redis-tls", cmd, d).expect("start redis-server");
     beacon_e2e::wait_for("redis tls port", Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
@@ -420,7 +353,7 @@ fn rediss_works_with_the_ca_trusted_and_refuses_an_unknown_issuer() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_beacon-router"));
     cmd.arg("--config")
         .arg(&config)
-        .env("SSL_CERT_FILE", d.join("ca.pem"));
+        .env("SSL_CERT_FILE", &ca.ca);
     let mut router = beacon_e2e::Server::start("router-tls", cmd, d).expect("start router");
     router
         .wait_ready(&format!("http://127.0.0.1:{router_port}/readyz"))

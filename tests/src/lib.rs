@@ -351,7 +351,7 @@ pub fn collectors_yaml(keep: &[&str], textfile_dir: &Path) -> String {
 pub struct TestCa {
     /// The CA certificate (PEM).
     pub ca: PathBuf,
-    /// The server certificate (PEM), subjectAltName IP:127.0.0.1.
+    /// The server certificate (PEM), subjectAltName IP:127.0.0.1 and DNS:localhost.
     pub server_cert: PathBuf,
     /// The server certificate's key.
     pub server_key: PathBuf,
@@ -384,7 +384,7 @@ impl TestCa {
         for (name, ext) in [
             (
                 "server",
-                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
             ),
             ("client", "extendedKeyUsage=clientAuth\n"),
         ] {

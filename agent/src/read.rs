@@ -28,7 +28,19 @@ pub fn read_string_io(path: &Path) -> io::Result<String> {
 /// `read_to_string` first asks statx(2) and lseek(2) for a size hint: two wasted syscalls per
 /// file on procfs and sysfs, which report sizes of 0 or 4096 whatever the content.
 pub fn read_to_end_into(f: &mut File, out: &mut String) -> io::Result<()> {
+    fill_to_end(out, false, |buf, _offset| f.read(buf))
+}
+
+/// Appends to `out` what `read(buf, offset)` returns (offset counted from the first byte read)
+/// until it returns 0, or, with `one_record`, a read shorter than asked. Interrupted reads are
+/// retried; a non-UTF-8 content is an `InvalidData` error.
+fn fill_to_end(
+    out: &mut String,
+    one_record: bool,
+    mut read: impl FnMut(&mut [u8], u64) -> io::Result<usize>,
+) -> io::Result<()> {
     let mut buf = std::mem::take(out).into_bytes();
+    let base = buf.len();
     let result = loop {
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(buf.capacity().max(4096));
@@ -36,9 +48,14 @@ pub fn read_to_end_into(f: &mut File, out: &mut String) -> io::Result<()> {
         // Zeroing the spare capacity costs a memset of a few KiB, far less than a syscall.
         let start = buf.len();
         buf.resize(buf.capacity(), 0);
-        match f.read(&mut buf[start..]) {
+        let want = buf.len() - start;
+        match read(&mut buf[start..], (start - base) as u64) {
             Ok(0) => {
                 buf.truncate(start);
+                break Ok(());
+            }
+            Ok(n) if one_record && n < want => {
+                buf.truncate(start + n);
                 break Ok(());
             }
             Ok(n) => buf.truncate(start + n),
@@ -70,39 +87,7 @@ pub fn read_to_end_into(f: &mut File, out: &mut String) -> io::Result<()> {
 /// the extra pread(2) that would return 0. Multi-record seq_files (`/proc/vmstat`,
 /// `/proc/diskstats`) return at most a page per read and need that final read.
 pub fn pread_to_end(f: &File, out: &mut String, one_record: bool) -> io::Result<()> {
-    let mut buf = std::mem::take(out).into_bytes();
-    let base = buf.len();
-    let result = loop {
-        if buf.capacity() - buf.len() < 512 {
-            buf.reserve(buf.capacity().max(4096));
-        }
-        let start = buf.len();
-        buf.resize(buf.capacity(), 0);
-        let want = buf.len() - start;
-        match f.read_at(&mut buf[start..], (start - base) as u64) {
-            Ok(0) => {
-                buf.truncate(start);
-                break Ok(());
-            }
-            Ok(n) if one_record && n < want => {
-                buf.truncate(start + n);
-                break Ok(());
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => {
-                buf.truncate(start);
-                break Err(e);
-            }
-        }
-    };
-    match String::from_utf8(buf) {
-        Ok(s) => {
-            *out = s;
-            result
-        }
-        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())),
-    }
+    fill_to_end(out, one_record, |buf, offset| f.read_at(buf, offset))
 }
 
 /// Descriptors currently held by all `KeptFile`s of the process.

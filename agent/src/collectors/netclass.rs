@@ -402,13 +402,7 @@ impl Netclass {
             }
         };
         let mut buf = [0u8; SYSFS_READ_MAX];
-        let mut read = |file: &KeptFile| -> Result<Option<String>, CollectError> {
-            match file.read_once(&mut buf) {
-                Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
-                Err(e) if is_unavailable(&e) => Ok(None),
-                Err(e) => Err(CollectError::io(file.path(), e)),
-            }
-        };
+        let mut read = |file: &KeptFile| read_kept(file, &mut buf);
         let mut numeric = [None; 17];
         for k in SYSFS_ONLY {
             numeric[k] = read(&f.numeric[k])?.map(|s| parse_go_int(&s).unwrap_or(0));
@@ -526,13 +520,7 @@ impl Netclass {
             }
         };
         let mut buf = [0u8; SYSFS_READ_MAX];
-        let mut read = |file: &KeptFile| -> Result<Option<String>, CollectError> {
-            match file.read_once(&mut buf) {
-                Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
-                Err(e) if is_unavailable(&e) => Ok(None),
-                Err(e) => Err(CollectError::io(file.path(), e)),
-            }
-        };
+        let mut read = |file: &KeptFile| read_kept(file, &mut buf);
         let mut text: [String; 4] = Default::default();
         for (value, file) in text.iter_mut().zip(&f.text) {
             *value = read(file)?.unwrap_or_default();
@@ -559,6 +547,18 @@ fn is_absent(e: &io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::ENOENT | libc::EACCES | libc::EPERM)
     )
+}
+
+/// One read of a kept attribute, trimmed; `None` when the interface does not support it.
+fn read_kept(
+    file: &KeptFile,
+    buf: &mut [u8; SYSFS_READ_MAX],
+) -> Result<Option<String>, CollectError> {
+    match file.read_once(buf) {
+        Ok(n) => Ok(Some(String::from_utf8_lossy(&buf[..n]).trim().to_owned())),
+        Err(e) if is_unavailable(&e) => Ok(None),
+        Err(e) => Err(CollectError::io(file.path(), e)),
+    }
 }
 
 /// Whether an attribute read error means "not available" to procfs' `parseNetClassIface`:

@@ -6,6 +6,7 @@
 //! never skips silently.
 
 pub mod expo;
+pub mod loadgen;
 pub mod standin;
 
 use std::net::{SocketAddr, TcpListener};

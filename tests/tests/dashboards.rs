@@ -157,6 +157,24 @@ fn am_payload(group: &str, team: &str) -> Value {
 }
 
 /// Every (panel title, expr) of a dashboard, rows' nested panels included.
+/// `(title, selector)` of every `label_values(selector, label)` template variable.
+fn variable_queries(dashboard: &Value) -> Vec<(String, String)> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let def = v["definition"].as_str()?;
+            let inner = def.strip_prefix("label_values(")?.strip_suffix(')')?;
+            let (selector, _label) = inner.rsplit_once(',')?;
+            Some((
+                format!("variable {}", v["name"]),
+                selector.trim().to_owned(),
+            ))
+        })
+        .collect()
+}
+
 fn exprs(dashboard: &Value) -> Vec<(String, String)> {
     fn walk(panels: &[Value], out: &mut Vec<(String, String)>) {
         for p in panels {
@@ -391,20 +409,7 @@ fn every_dashboard_expression_returns_data() {
         let list = exprs(dashboard);
         assert!(list.len() >= 20, "{file}: only {} expressions", list.len());
         // Every variable query resolves too (with its own variables substituted).
-        let var_queries: Vec<(String, String)> = dashboard["templating"]["list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| {
-                let def = v["definition"].as_str()?;
-                let inner = def.strip_prefix("label_values(")?.strip_suffix(')')?;
-                let (selector, _label) = inner.rsplit_once(',')?;
-                Some((
-                    format!("variable {}", v["name"]),
-                    selector.trim().to_owned(),
-                ))
-            })
-            .collect();
+        let var_queries = variable_queries(dashboard);
         for (title, expr) in list.iter().chain(var_queries.iter()) {
             let q = substitute(expr, vars);
             assert!(
@@ -634,20 +639,7 @@ fn device_fleet_expressions_return_data_from_victoria_metrics() {
 
     let list = exprs(&fleet);
     assert!(list.len() >= 20, "only {} expressions", list.len());
-    let var_queries: Vec<(String, String)> = fleet["templating"]["list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| {
-            let def = v["definition"].as_str()?;
-            let inner = def.strip_prefix("label_values(")?.strip_suffix(')')?;
-            let (selector, _label) = inner.rsplit_once(',')?;
-            Some((
-                format!("variable {}", v["name"]),
-                selector.trim().to_owned(),
-            ))
-        })
-        .collect();
+    let var_queries = variable_queries(&fleet);
     assert_eq!(var_queries.len(), 1, "the device_id variable");
     let mut failures = Vec::new();
     for (title, expr) in list.iter().chain(var_queries.iter()) {

@@ -18,6 +18,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use beacon_e2e::loadgen::{self, percentile};
+use clap::Parser;
 
 /// Longest status or header line accepted; real exporters send lines of a few dozen bytes.
 const MAX_LINE: usize = 16 * 1024;
@@ -26,16 +28,32 @@ const MAX_HEADERS: usize = 100;
 /// Largest body accepted, so a broken length field cannot exhaust memory.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
-const USAGE: &str =
-    "usage: scrape-load --url http://HOST:PORT/PATH [--concurrency N] [--requests N] \
-[--gzip] [--timeout SECS] [--json]
-
-  --url URL          target (http:// only)
-  --concurrency N    parallel scrapers, each on its own keep-alive connection (default 1)
-  --requests N       sequential requests per scraper (default 100)
-  --gzip             send Accept-Encoding: gzip, as Prometheus does
-  --timeout SECS     connect/read/write timeout per request (default 10)
-  --json             print a JSON object instead of a key=value line";
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "scrape-load",
+    about = "HTTP/1.1 keep-alive load generator for /metrics"
+)]
+struct Args {
+    /// Target, `http://HOST[:PORT]/PATH` (http:// only).
+    #[arg(long)]
+    url: String,
+    /// Parallel scrapers, each on its own keep-alive connection.
+    #[arg(long, default_value = "1", value_parser = loadgen::positive_count)]
+    concurrency: usize,
+    /// Sequential requests per scraper.
+    #[arg(long, default_value = "100", value_parser = loadgen::positive_count)]
+    requests: usize,
+    /// Send `Accept-Encoding: gzip`, as Prometheus does.
+    #[arg(long)]
+    gzip: bool,
+    /// Connect/read/write timeout per request, in seconds.
+    #[arg(long, default_value = "10", value_parser = loadgen::positive_secs)]
+    timeout: Duration,
+    /// Print a JSON object instead of a key=value line.
+    #[arg(long)]
+    json: bool,
+}
 
 /// Command-line options.
 #[derive(Debug)]
@@ -82,12 +100,7 @@ struct WorkerResult {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    match parse_args(&args).and_then(|opts| run(&opts)) {
+    match options(Args::parse()).and_then(|opts| run(&opts)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -97,87 +110,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> anyhow::Result<Options> {
-    let mut url = None;
-    let mut concurrency = 1usize;
-    let mut requests = 100usize;
-    let mut gzip = false;
-    let mut timeout = Duration::from_secs(10);
-    let mut json = false;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || -> anyhow::Result<String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{flag} needs a value")),
-            }
-        };
-        match flag {
-            "--url" => url = Some(value()?),
-            "--concurrency" => concurrency = parse_count(flag, &value()?)?,
-            "--requests" => requests = parse_count(flag, &value()?)?,
-            "--timeout" => {
-                let v = value()?;
-                let secs: f64 = v
-                    .parse()
-                    .with_context(|| format!("{flag}: bad number {v:?}"))?;
-                if !(secs.is_finite() && secs > 0.0) {
-                    bail!("{flag} must be a positive number of seconds");
-                }
-                timeout = Duration::from_secs_f64(secs);
-            }
-            "--gzip" => gzip = true,
-            "--json" => json = true,
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    let url = url.with_context(|| format!("--url is required\n{USAGE}"))?;
+fn options(a: Args) -> anyhow::Result<Options> {
     Ok(Options {
-        target: parse_url(&url)?,
-        concurrency,
-        requests,
-        gzip,
-        timeout,
-        json,
+        target: parse_url(&a.url)?,
+        concurrency: a.concurrency,
+        requests: a.requests,
+        gzip: a.gzip,
+        timeout: a.timeout,
+        json: a.json,
     })
 }
 
-/// A positive integer argument.
-fn parse_count(flag: &str, v: &str) -> anyhow::Result<usize> {
-    match v.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => bail!("{flag} must be a positive integer, got {v:?}"),
-    }
+/// Options from flags (without the program name), as `main` gets them.
+#[cfg(test)]
+fn parse_args(args: &[String]) -> anyhow::Result<Options> {
+    options(Args::try_parse_from(
+        std::iter::once("scrape-load").chain(args.iter().map(String::as_str)),
+    )?)
 }
 
 /// Parses `http://host[:port][/path]` and resolves the host.
 fn parse_url(url: &str) -> anyhow::Result<Target> {
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("only http:// URLs are supported, got {url:?}"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        bail!("no host in URL {url:?}");
-    }
-    // A port is present if the text after the last ':' is outside IPv6 brackets.
-    let has_port = authority
-        .rfind(':')
-        .is_some_and(|i| !authority[i..].contains(']'));
-    let with_port = if has_port {
-        authority.to_owned()
+    let u = loadgen::parse_http_url(url)?;
+    let with_port = if u.has_port {
+        u.authority.clone()
     } else {
-        format!("{authority}:80")
+        format!("{}:80", u.authority)
     };
     let addr = with_port
         .to_socket_addrs()
@@ -186,8 +144,8 @@ fn parse_url(url: &str) -> anyhow::Result<Target> {
         .with_context(|| format!("{with_port} resolves to no address"))?;
     Ok(Target {
         addr,
-        authority: authority.to_owned(),
-        path: path.to_owned(),
+        authority: u.authority,
+        path: u.path,
     })
 }
 
@@ -550,15 +508,6 @@ fn count_samples(text: &str) -> usize {
         .count()
 }
 
-/// Nearest-rank percentile of sorted values; `None` when empty.
-fn percentile(sorted: &[Duration], p: f64) -> Option<&Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -709,15 +658,6 @@ mod tests {
         assert!(!plain.contains("gzip") && gz.contains("\r\nAccept-Encoding: gzip\r\n"));
         assert!(gz.ends_with("\r\n\r\n"));
         Ok(())
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 50.0), Some(&Duration::from_millis(50)));
-        assert_eq!(percentile(&v, 99.0), Some(&Duration::from_millis(99)));
-        assert_eq!(percentile(&v[..1], 99.0), Some(&Duration::from_millis(1)));
-        assert_eq!(percentile(&[], 50.0), None);
     }
 
     #[test]

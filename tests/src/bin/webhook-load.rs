@@ -25,24 +25,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
+use beacon_e2e::loadgen::{self, percentile};
+use clap::Parser;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 
-const USAGE: &str =
-    "usage: webhook-load --url http://HOST:PORT/PATH --payload FILE [--concurrency N] \
-[--duration SECS] [--rate R] [--threads N] [--timeout SECS]
-
-  --url URL          target (http:// only), e.g. http://127.0.0.1:9094/webhooks/alertmanager
-  --payload FILE     an Alertmanager webhook body (JSON), or a fixture object with it in \"body\"
-  --concurrency N    keep-alive connections: closed-loop senders, or the most webhooks in
-                     flight in open loop (default 8)
-  --duration SECS    how long to send (default 10)
-  --rate R           open loop: R webhooks per second, due on a fixed schedule
-  --threads N        client runtime threads (default 1: leaves the CPUs to the server)
-  --timeout SECS     connect and per-request timeout (default 10)";
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "webhook-load",
+    about = "HTTP/1.1 load generator POSTing Alertmanager webhooks"
+)]
+struct Args {
+    /// Target (http:// only), e.g. http://127.0.0.1:9094/webhooks/alertmanager.
+    #[arg(long)]
+    url: String,
+    /// An Alertmanager webhook body (JSON), or a fixture object with it in "body".
+    #[arg(long, value_name = "FILE")]
+    payload: String,
+    /// Keep-alive connections: closed-loop senders, or the most webhooks in flight in open loop.
+    #[arg(long, default_value = "8", value_parser = loadgen::positive_count)]
+    concurrency: usize,
+    /// How long to send, in seconds.
+    #[arg(long, default_value = "10", value_parser = loadgen::positive_secs)]
+    duration: Duration,
+    /// Open loop: this many webhooks per second, due on a fixed schedule.
+    #[arg(long, value_parser = loadgen::positive_number)]
+    rate: Option<f64>,
+    /// Client runtime threads (1 leaves the CPUs to the server).
+    #[arg(long, default_value = "1", value_parser = loadgen::positive_count)]
+    threads: usize,
+    /// Connect and per-request timeout, in seconds.
+    #[arg(long, default_value = "10", value_parser = loadgen::positive_secs)]
+    timeout: Duration,
+}
 
 /// The text that marks where the per-request suffix goes in the payload template.
 const MARK: &str = "@@webhook-load-seq@@";
@@ -149,12 +168,7 @@ struct Shared {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    match parse_args(&args).and_then(run) {
+    match options(Args::parse()).and_then(run) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -164,90 +178,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> anyhow::Result<Options> {
-    let mut url = None;
-    let mut payload = None;
-    let mut concurrency = 8usize;
-    let mut duration = Duration::from_secs(10);
-    let mut rate = None;
-    let mut threads = 1usize;
-    let mut timeout = Duration::from_secs(10);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        // Accept both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f, Some(v.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || -> anyhow::Result<String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{flag} needs a value")),
-            }
-        };
-        match flag {
-            "--url" => url = Some(value()?),
-            "--payload" => payload = Some(value()?),
-            "--concurrency" => concurrency = parse_count(flag, &value()?)?,
-            "--threads" => threads = parse_count(flag, &value()?)?,
-            "--duration" => duration = Duration::from_secs_f64(parse_positive(flag, &value()?)?),
-            "--timeout" => timeout = Duration::from_secs_f64(parse_positive(flag, &value()?)?),
-            "--rate" => rate = Some(parse_positive(flag, &value()?)?),
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    let url = url.with_context(|| format!("--url is required\n{USAGE}"))?;
-    let payload = payload.with_context(|| format!("--payload is required\n{USAGE}"))?;
-    let text =
-        std::fs::read_to_string(&payload).with_context(|| format!("read --payload {payload}"))?;
+fn options(a: Args) -> anyhow::Result<Options> {
+    let text = std::fs::read_to_string(&a.payload)
+        .with_context(|| format!("read --payload {}", a.payload))?;
     Ok(Options {
-        target: parse_url(&url)?,
-        payload: Template::from_json(&text).with_context(|| format!("--payload {payload}"))?,
-        concurrency,
-        duration,
-        rate,
-        threads,
-        timeout,
+        target: parse_url(&a.url)?,
+        payload: Template::from_json(&text).with_context(|| format!("--payload {}", a.payload))?,
+        concurrency: a.concurrency,
+        duration: a.duration,
+        rate: a.rate,
+        threads: a.threads,
+        timeout: a.timeout,
     })
-}
-
-/// A positive integer argument.
-fn parse_count(flag: &str, v: &str) -> anyhow::Result<usize> {
-    match v.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => bail!("{flag} must be a positive integer, got {v:?}"),
-    }
-}
-
-/// A positive, finite number argument.
-fn parse_positive(flag: &str, v: &str) -> anyhow::Result<f64> {
-    match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => bail!("{flag} must be a positive number, got {v:?}"),
-    }
 }
 
 /// Parses `http://host:port[/path]`.
 fn parse_url(url: &str) -> anyhow::Result<Target> {
-    let rest = url
-        .strip_prefix("http://")
-        .with_context(|| format!("only http:// URLs are supported, got {url:?}"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let has_port = authority
-        .rfind(':')
-        .is_some_and(|i| !authority[i..].contains(']'));
-    if authority.is_empty() || !has_port {
+    let u = loadgen::parse_http_url(url)?;
+    if !u.has_port {
         bail!("URL {url:?} needs a host and a port");
     }
     Ok(Target {
-        authority: authority.to_owned(),
-        path: path.to_owned(),
+        authority: u.authority,
+        path: u.path,
     })
 }
 
@@ -311,7 +264,7 @@ async fn measure(shared: Arc<Shared>) -> anyhow::Result<bool> {
     // Until the last answer: in open loop the schedule ends at `duration`, answers come later.
     let wall = last_done.duration_since(start).as_secs_f64();
     let ms = |ns: u64| ns as f64 / 1e6;
-    let pct = |v: &[u64], p: f64| percentile(v, p).map_or(0.0, ms);
+    let pct = |v: &[u64], p: f64| percentile(v, p).map_or(0.0, |n| ms(*n));
     let mean = if ok == 0 {
         0.0
     } else {
@@ -456,15 +409,6 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Nearest-rank percentile of sorted values; `None` when empty.
-fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,15 +450,6 @@ mod tests {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
         Ok(())
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50));
-        assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&v[..1], 99.0), Some(1));
-        assert_eq!(percentile(&[], 50.0), None);
     }
 
     /// A tiny server that answers `status` to every request on one connection.

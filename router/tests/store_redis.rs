@@ -11,6 +11,7 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use beacon_e2e::pacing::{most_in_window, send_greedily};
 use beacon_e2e::{free_port, wait_for};
 use beacon_router::config::Rate;
 use beacon_router::secret::Secret;
@@ -270,26 +271,20 @@ fn replicas_share_one_token_bucket() {
     );
     // Both replicas send as fast as the shared bucket lets them, alternating.
     let stores = [&a, &b];
-    let mut sent = Vec::new();
-    let mut now = t0() + Duration::from_secs(1);
-    let end = now + Duration::from_secs(30);
+    let start = t0() + Duration::from_secs(1);
+    let end = start + Duration::from_secs(30);
     let mut turn = 0;
-    while now < end {
-        let wait = stores[turn % 2].take_token("ch", rate, now).expect("take");
+    let (sent, now) = send_greedily(start, end, |now| {
         turn += 1;
-        if wait.is_zero() {
-            sent.push(now);
-        } else {
-            now += wait;
-        }
-    }
-    for (i, start) in sent.iter().enumerate() {
-        let n = sent[i..]
-            .iter()
-            .take_while(|t| **t < *start + Duration::from_secs(10))
-            .count();
-        assert!(n <= 13, "{n} messages in 10 s from {i} across two replicas");
-    }
+        stores[(turn - 1) % 2]
+            .take_token("ch", rate, now)
+            .expect("take")
+    });
+    let most = most_in_window(&sent, Duration::from_secs(10));
+    assert!(
+        most <= 13,
+        "{most} messages in a 10 s window across two replicas"
+    );
     assert!(sent.len() >= 29, "rate used: {}", sent.len());
     // A pause through one replica holds the other.
     a.pause("ch", now + Duration::from_secs(20)).expect("pause");

@@ -7,6 +7,7 @@
 
 pub mod expo;
 pub mod loadgen;
+pub mod pacing;
 pub mod standin;
 
 use std::net::{SocketAddr, TcpListener};

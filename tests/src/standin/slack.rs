@@ -585,14 +585,27 @@ fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, &'static 
     }
 }
 
-/// What every Web API method checks first, as Slack does: the token, a JSON object body, and a
-/// known `channel`. Returns the body and the channel, or the rejection (recorded) to answer.
-fn web_api_call(
-    g: &mut Inner,
+/// A Web API call that passed the checks every method makes: the locked state, the body and
+/// the channel.
+type WebApiCall<'a> = (
+    MutexGuard<'a, Inner>,
+    serde_json::Map<String, Value>,
+    String,
+);
+
+/// What every Web API method does first, as Slack does: any scripted fault, then the token, a
+/// JSON object body, and a known `channel`. Returns the call, or the answer to give (a
+/// rejection is recorded).
+async fn web_api_call<'a>(
+    s: &'a Shared,
     path: &str,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<(serde_json::Map<String, Value>, String), Box<Response>> {
+) -> Result<WebApiCall<'a>, Box<Response>> {
+    if let Some(r) = apply_fault(s, path, true).await {
+        return Err(Box::new(r));
+    }
+    let mut g = lock(s);
     if let Err(code) = check_auth(headers, &g.cfg.token) {
         g.reject(path, StatusCode::OK, code);
         return Err(Box::new(api_error(code)));
@@ -613,7 +626,7 @@ fn web_api_call(
         );
         return Err(Box::new(api_error("channel_not_found")));
     }
-    Ok((body, channel))
+    Ok((g, body, channel))
 }
 
 fn str_field(body: &serde_json::Map<String, Value>, name: &str) -> Option<String> {
@@ -622,11 +635,7 @@ fn str_field(body: &serde_json::Map<String, Value>, name: &str) -> Option<String
 
 async fn post_message(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     const PATH: &str = "/api/chat.postMessage";
-    if let Some(r) = apply_fault(&s, PATH, true).await {
-        return r;
-    }
-    let mut g = lock(&s);
-    let (body, channel) = match web_api_call(&mut g, PATH, &headers, &body) {
+    let (mut g, body, channel) = match web_api_call(&s, PATH, &headers, &body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };
@@ -674,11 +683,7 @@ async fn post_message(State(s): State<Shared>, headers: HeaderMap, body: Bytes) 
 
 async fn update(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     const PATH: &str = "/api/chat.update";
-    if let Some(r) = apply_fault(&s, PATH, true).await {
-        return r;
-    }
-    let mut g = lock(&s);
-    let (body, channel) = match web_api_call(&mut g, PATH, &headers, &body) {
+    let (mut g, body, channel) = match web_api_call(&s, PATH, &headers, &body).await {
         Ok(v) => v,
         Err(r) => return *r,
     };

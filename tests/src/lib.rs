@@ -427,3 +427,29 @@ pub fn agent_metric(port: u16, needle: &str) -> f64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(f64::NAN)
 }
+
+/// Fails if consecutive timestamps of `ts` within `[from, to]`, or its edges, are further apart
+/// than `max_gap` (any one unit throughout): a lost point leaves a gap.
+pub fn assert_no_gaps(
+    ts: &std::collections::BTreeSet<i64>,
+    from: i64,
+    to: i64,
+    max_gap: i64,
+    what: &str,
+) {
+    let inside: Vec<i64> = ts.range(from..=to).copied().collect();
+    assert!(!inside.is_empty(), "{what}: no points in [{from}, {to}]");
+    assert!(
+        inside[0] - from <= max_gap && to - inside[inside.len() - 1] <= max_gap,
+        "{what}: points missing at an edge of [{from}, {to}]: {inside:?}"
+    );
+    for w in inside.windows(2) {
+        assert!(
+            w[1] - w[0] <= max_gap,
+            "{what}: gap of {} between {} and {}: a point was lost ({inside:?})",
+            w[1] - w[0],
+            w[0],
+            w[1]
+        );
+    }
+}

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use beacon_e2e::{
-    agent_metric, collectors_yaml, free_port, http_client, require_bin, tempdir, wait_for,
-    workspace_bin, Proc,
+    agent_metric, assert_no_gaps, collectors_yaml, free_port, http_client, require_bin, tempdir,
+    wait_for, workspace_bin, Proc,
 };
 
 const SERIES: &str = "beacon_test_seq";
@@ -97,26 +97,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64
-}
-
-/// Fails if consecutive timestamps in `ts` (sorted, ms) within [from, to] are further apart
-/// than `max_gap` ms: a lost point leaves a gap.
-fn assert_no_gaps(ts: &BTreeSet<i64>, from: i64, to: i64, max_gap: i64, what: &str) {
-    let inside: Vec<i64> = ts.range(from..=to).copied().collect();
-    assert!(!inside.is_empty(), "{what}: no points in [{from}, {to}]");
-    assert!(
-        inside[0] - from <= max_gap && to - inside[inside.len() - 1] <= max_gap,
-        "{what}: points missing at an edge of [{from}, {to}]: {inside:?}"
-    );
-    for w in inside.windows(2) {
-        assert!(
-            w[1] - w[0] <= max_gap,
-            "{what}: gap of {} ms between {} and {}: a point was lost ({inside:?})",
-            w[1] - w[0],
-            w[0],
-            w[1]
-        );
-    }
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use beacon_e2e::{
-    agent_metric, collectors_yaml, free_port, require_bin, tempdir, wait_for, workspace_bin, Proc,
-    TestCa,
+    agent_metric, assert_no_gaps, collectors_yaml, free_port, require_bin, tempdir, wait_for,
+    workspace_bin, Proc, TestCa,
 };
 
 const SERIES: &str = "beacon_test_seq";
@@ -205,23 +205,6 @@ fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_nanos() as i64
-}
-
-/// Fails if consecutive timestamps within [from, to] are further apart than `max_gap`.
-fn assert_no_gaps(ts: &BTreeSet<i64>, from: i64, to: i64, max_gap: i64, what: &str) {
-    let inside: Vec<i64> = ts.range(from..=to).copied().collect();
-    assert!(!inside.is_empty(), "{what}: no points in [{from}, {to}]");
-    assert!(
-        inside[0] - from <= max_gap && to - inside[inside.len() - 1] <= max_gap,
-        "{what}: points missing at an edge: {inside:?}"
-    );
-    for w in inside.windows(2) {
-        assert!(
-            w[1] - w[0] <= max_gap,
-            "{what}: gap of {} ms: a point was lost ({inside:?})",
-            (w[1] - w[0]) / 1_000_000
-        );
-    }
 }
 
 /// A persistent subscriber to one topic per family, and an agent config in `dir` publishing

@@ -10,20 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod collectors;
 pub mod telemetry;
 
-/// node_exporter's default `--collector.filesystem.mount-points-exclude` (upstream 1.5+).
-pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
-    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-/// node_exporter's default `--collector.filesystem.fs-types-exclude` (upstream 1.5+).
-pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$";
-/// node_exporter's default `--collector.diskstats.device-exclude`.
-pub const DEFAULT_DISKSTATS_DEVICE_EXCLUDE: &str =
-    r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
-/// node_exporter's default `--collector.vmstat.fields`.
-pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
-/// node_exporter's default `--collector.filesystem.mount-timeout`.
-pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use collectors::Collectors;
 
 /// The whole agent configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,240 +62,6 @@ impl Default for Paths {
             sysfs: "/sys".into(),
             rootfs: "/".into(),
             udev_data: "/run/udev/data".into(),
-        }
-    }
-}
-
-/// Turns a collector without options on or off.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Toggle {
-    /// Whether the collector runs. Every collector is on by default.
-    pub enabled: bool,
-}
-
-impl Default for Toggle {
-    fn default() -> Self {
-        Self { enabled: true }
-    }
-}
-
-/// One entry per collector; each defaults to enabled with node_exporter's defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Collectors {
-    /// `/proc/pressure/*`: pressure stall information.
-    pub pressure: Toggle,
-    /// `/proc/stat` per-CPU times.
-    pub cpu: Toggle,
-    /// `/proc/meminfo`, every key.
-    pub meminfo: Toggle,
-    /// `/proc/loadavg`.
-    pub loadavg: Toggle,
-    /// `/proc/stat` boot time, context switches, forks, interrupts, process counts.
-    pub stat: Toggle,
-    /// The uname(2) system call.
-    pub uname: Toggle,
-    /// Wall clock, time zone and clock sources.
-    pub time: Toggle,
-    /// adjtimex(2): NTP synchronisation state.
-    pub timex: Toggle,
-    /// statfs(2) for each mount in `/proc/1/mountinfo`.
-    pub filesystem: FilesystemConfig,
-    /// `/proc/diskstats`.
-    pub diskstats: DiskstatsConfig,
-    /// `/proc/net/dev`.
-    pub netdev: NetdevConfig,
-    /// `/sys/class/net/*`.
-    pub netclass: NetclassConfig,
-    /// `/proc/vmstat`.
-    pub vmstat: VmstatConfig,
-    /// `/proc/sys/fs/file-nr`.
-    pub filefd: Toggle,
-    /// `/proc/sys/net/netfilter/nf_conntrack_*` and `/proc/net/stat/nf_conntrack`.
-    pub conntrack: Toggle,
-    /// `/sys/class/hwmon`.
-    pub hwmon: Toggle,
-    /// `/sys/class/thermal`.
-    pub thermal_zone: Toggle,
-    /// `*.prom` files from a directory.
-    pub textfile: TextfileConfig,
-}
-
-/// `enabled` and `enabled_mut` by collector name, from one list of the fields.
-macro_rules! collector_switches {
-    ($($field:ident),* $(,)?) => {
-        impl Collectors {
-            /// Whether the collector called `name` is on; `None` for an unknown name.
-            pub fn enabled(&self, name: &str) -> Option<bool> {
-                match name {
-                    $(stringify!($field) => Some(self.$field.enabled),)*
-                    _ => None,
-                }
-            }
-
-            /// The `enabled` switch of the collector called `name`.
-            pub fn enabled_mut(&mut self, name: &str) -> Option<&mut bool> {
-                match name {
-                    $(stringify!($field) => Some(&mut self.$field.enabled),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-collector_switches!(
-    conntrack,
-    cpu,
-    diskstats,
-    filefd,
-    filesystem,
-    hwmon,
-    loadavg,
-    meminfo,
-    netclass,
-    netdev,
-    pressure,
-    stat,
-    textfile,
-    thermal_zone,
-    time,
-    timex,
-    uname,
-    vmstat,
-);
-
-/// Options of the filesystem collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
-    /// Whether the collector runs.
-    pub enabled: bool,
-    /// Mount points matching this regex are ignored.
-    pub mount_points_exclude: String,
-    /// When set, only mount points matching this regex are reported.
-    pub mount_points_include: Option<String>,
-    /// Filesystem types matching this regex are ignored.
-    pub fs_types_exclude: String,
-    /// When set, only filesystem types matching this regex are reported.
-    pub fs_types_include: Option<String>,
-    /// How long one statfs(2) may take before its mount is reported with
-    /// `device_error="mountpoint timeout"` and skipped until the call returns.
-    #[serde(deserialize_with = "duration")]
-    pub mount_timeout: Duration,
-}
-
-impl Default for FilesystemConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.to_owned(),
-            mount_points_include: None,
-            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.to_owned(),
-            fs_types_include: None,
-            mount_timeout: DEFAULT_MOUNT_TIMEOUT,
-        }
-    }
-}
-
-/// Options of the diskstats collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiskstatsConfig {
-    /// Whether the collector runs.
-    pub enabled: bool,
-    /// Devices matching this regex are ignored (by default partitions, loop and ram devices).
-    pub device_exclude: String,
-    /// When set, only devices matching this regex are reported.
-    pub device_include: Option<String>,
-}
-
-impl Default for DiskstatsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            device_exclude: DEFAULT_DISKSTATS_DEVICE_EXCLUDE.to_owned(),
-            device_include: None,
-        }
-    }
-}
-
-/// Options of the netdev collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetdevConfig {
-    /// Whether the collector runs.
-    pub enabled: bool,
-    /// Devices matching this regex are ignored.
-    pub device_exclude: Option<String>,
-    /// When set, only devices matching this regex are reported.
-    pub device_include: Option<String>,
-}
-
-impl Default for NetdevConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            device_exclude: None,
-            device_include: None,
-        }
-    }
-}
-
-/// Options of the netclass collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NetclassConfig {
-    /// Whether the collector runs.
-    pub enabled: bool,
-    /// Devices matching this regex are ignored (`--collector.netclass.ignored-devices`).
-    pub device_exclude: Option<String>,
-}
-
-impl Default for NetclassConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            device_exclude: None,
-        }
-    }
-}
-
-/// Options of the vmstat collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VmstatConfig {
-    /// Whether the collector runs.
-    pub enabled: bool,
-    /// Only `/proc/vmstat` fields matching this regex are reported.
-    pub fields: String,
-}
-
-impl Default for VmstatConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            fields: DEFAULT_VMSTAT_FIELDS.to_owned(),
-        }
-    }
-}
-
-/// Options of the textfile collector.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TextfileConfig {
-    /// Whether the collector runs (it reports nothing until `directory` is set).
-    pub enabled: bool,
-    /// Directory whose `*.prom` files are read at every scrape.
-    pub directory: Option<PathBuf>,
-}
-
-impl Default for TextfileConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            directory: None,
         }
     }
 }
@@ -371,84 +127,23 @@ impl Config {
                 );
             }
         }
-        let c = &self.collectors;
-        let regexes: [(&str, Option<&String>); 9] = [
-            (
-                "collectors.filesystem.mount_points_exclude",
-                Some(&c.filesystem.mount_points_exclude),
-            ),
-            (
-                "collectors.filesystem.mount_points_include",
-                c.filesystem.mount_points_include.as_ref(),
-            ),
-            (
-                "collectors.filesystem.fs_types_exclude",
-                Some(&c.filesystem.fs_types_exclude),
-            ),
-            (
-                "collectors.filesystem.fs_types_include",
-                c.filesystem.fs_types_include.as_ref(),
-            ),
-            (
-                "collectors.diskstats.device_exclude",
-                Some(&c.diskstats.device_exclude),
-            ),
-            (
-                "collectors.diskstats.device_include",
-                c.diskstats.device_include.as_ref(),
-            ),
-            (
-                "collectors.netdev.device_exclude",
-                c.netdev.device_exclude.as_ref(),
-            ),
-            (
-                "collectors.netdev.device_include",
-                c.netdev.device_include.as_ref(),
-            ),
-            ("collectors.vmstat.fields", Some(&c.vmstat.fields)),
-        ];
-        for (path, re) in regexes {
-            if let Some(re) = re {
-                if let Err(e) = regex_lite::Regex::new(re) {
-                    bad(path, format!("invalid regex: {}", one_line(&e.to_string())));
-                }
-            }
-        }
-        if let Some(re) = &c.netclass.device_exclude {
-            if let Err(e) = regex_lite::Regex::new(re) {
-                bad(
-                    "collectors.netclass.device_exclude",
-                    format!("invalid regex: {}", one_line(&e.to_string())),
-                );
-            }
-        }
-        if c.netdev.device_exclude.is_some() && c.netdev.device_include.is_some() {
-            bad(
-                "collectors.netdev",
-                "device_include and device_exclude are mutually exclusive".into(),
-            );
-        }
-        if c.filesystem.mount_timeout.is_zero() {
-            bad(
-                "collectors.filesystem.mount_timeout",
-                "must be greater than zero".into(),
-            );
-        }
-        if let Some(dir) = &c.textfile.directory {
-            if !dir.is_absolute() {
-                bad(
-                    "collectors.textfile.directory",
-                    format!(
-                        "must be an absolute path, got {:?}",
-                        dir.display().to_string()
-                    ),
-                );
-            }
-        }
         if let Some(t) = &self.telemetry {
             t.validate(&mut bad);
         }
+        self.collectors.validate(&mut problems);
         problems
+    }
+
+    /// What the collector called `name` is built from (tests build single collectors).
+    pub fn context(&self, name: &str) -> Option<crate::collector::Context<'_>> {
+        self.collectors
+            .iter()
+            .find(|(spec, _)| spec.name == name)
+            .map(|(spec, settings)| crate::collector::Context {
+                paths: &self.paths,
+                spec,
+                settings,
+            })
     }
 
     /// The listen address as a socket address (validated by `validate`).
@@ -469,20 +164,9 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// Compiles a regex that `validate` has already accepted.
-pub fn compile(re: &str) -> regex_lite::Regex {
-    // Validation ran first, so a failure here is a bug; fall back to a regex matching nothing
-    // rather than panicking in a daemon.
-    regex_lite::Regex::new(re).unwrap_or_else(|_| never_matches())
-}
-
-/// A regex that matches no string.
-pub fn never_matches() -> regex_lite::Regex {
-    regex_lite::Regex::new("[^\\s\\S]").unwrap_or_else(|_| unreachable!("constant regex"))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A regex that matches every string, as Go's empty pattern does.
+pub fn matches_all() -> regex_lite::Regex {
+    regex_lite::Regex::new("").unwrap_or_else(|_| unreachable!("constant regex"))
 }
 
 /// Deserializes a duration written as `5s`, `250ms`, `1m30s`.
@@ -501,9 +185,10 @@ mod tests {
     fn empty_config_is_default() {
         let c = Config::from_yaml("").expect("empty config");
         assert_eq!(c.listen, "0.0.0.0:9100");
-        assert!(c.collectors.cpu.enabled);
+        assert_eq!(c.collectors.enabled("cpu"), Some(true));
+        let fs = c.context("filesystem").expect("filesystem is registered");
         assert_eq!(
-            c.collectors.filesystem.mount_timeout,
+            fs.duration(&crate::collectors::filesystem::MOUNT_TIMEOUT),
             Duration::from_secs(5)
         );
     }
@@ -527,8 +212,8 @@ mod tests {
                 "listen",
                 "paths.procfs",
                 "collectors.vmstat.fields",
+                "collectors.filesystem.mount_timeout",
                 "collectors.netdev",
-                "collectors.filesystem.mount_timeout"
             ]
         );
     }
@@ -543,12 +228,15 @@ mod tests {
     fn every_collector_has_a_switch() {
         let mut c = Collectors::default();
         for name in crate::collectors::names() {
-            let on = c
-                .enabled_mut(name)
-                .unwrap_or_else(|| panic!("no switch for {name}"));
-            assert!(*on, "{name} is on by default");
+            assert_eq!(c.enabled(name), Some(true), "{name} is on by default");
+            c.set_enabled(name, false, collectors::Origin::File)
+                .expect("registered collector");
+            assert_eq!(c.enabled(name), Some(false), "{name}");
         }
-        assert!(c.enabled_mut("nope").is_none());
+        assert!(c.enabled("nope").is_none());
+        assert!(c
+            .set_enabled("nope", true, collectors::Origin::File)
+            .is_err());
     }
 
     #[test]

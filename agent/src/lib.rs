@@ -3,15 +3,23 @@
 //! `run` serves `/metrics` from a `Scraper` until `shutdown` resolves. The binary (`main.rs`)
 //! only parses flags and calls into here, so tests run the real server in-process.
 
+pub mod collector;
 pub mod collectors;
 pub mod config;
+pub mod error;
+pub mod filter;
+pub mod flags;
+pub mod gonum;
 pub mod http;
 pub mod metrics;
 pub mod process;
 pub mod read;
+pub mod rtnetlink;
 pub mod scrape;
+pub mod sysfs;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;

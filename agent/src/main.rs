@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use beacon_agent::flags::CollectorFlags;
 use beacon_agent::{config, Config, Scraper};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::Targets;
@@ -45,6 +46,21 @@ struct Cli {
         value_name = "FILTER"
     )]
     log_level: String,
+    /// Log line format: `logfmt` (node_exporter's default) or `json`.
+    #[arg(long = "log.format", global = true, default_value = "logfmt", value_name = "FORMAT",
+          value_parser = ["logfmt", "json"])]
+    log_format: String,
+    /// Accepted for node_exporter compatibility (Go's GOMAXPROCS); beacon-agent always serves
+    /// from one thread.
+    #[arg(
+        long = "runtime.gomaxprocs",
+        global = true,
+        value_name = "N",
+        hide = true
+    )]
+    gomaxprocs: Option<u32>,
+    #[command(flatten)]
+    collector_flags: CollectorFlags,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -80,8 +96,9 @@ impl Cli {
         if let Some(p) = &self.udev_data {
             cfg.paths.udev_data = p.clone();
         }
+        let mut problems = self.collector_flags.apply(&mut cfg.collectors);
         // Flags can make a valid file invalid (a relative --path.procfs), so check again.
-        let problems = cfg.validate();
+        problems.extend(cfg.validate());
         if !problems.is_empty() {
             return Err(config::ConfigError {
                 file: self.config.clone(),
@@ -123,6 +140,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if cli.gomaxprocs.is_some() {
+        tracing::info!("--runtime.gomaxprocs is a Go runtime setting; beacon-agent serves from one thread and ignores it");
+    }
+    for warning in cfg.collectors.warnings() {
+        tracing::warn!("{warning}");
+    }
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::CheckConfig => {
             println!("config ok");

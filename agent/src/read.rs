@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use crate::collectors::CollectError;
+use crate::error::CollectError;
 
 /// Reads a whole (small) file. procfs files report size 0, so this reads until EOF into a
 /// buffer sized for typical procfs files instead of trusting metadata.

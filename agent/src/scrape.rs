@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use prometheus::Registry;
 
-use crate::collectors::{self, Collector};
+use crate::collector::Collector;
+use crate::collectors;
 use crate::config::Config;
 use crate::metrics::MetricWriter;
 use crate::process::ProcessMetrics;

@@ -44,7 +44,12 @@ fn every_bad_config_fixture_is_rejected_with_its_paths() {
             "{} has no '# expect:' line",
             path.display()
         );
-        let (out, _, stderr) = run(bin().arg("check-config").arg("--config").arg(&path));
+        let args = text.lines().filter_map(|l| l.strip_prefix("# arg: "));
+        let (out, _, stderr) = run(bin()
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .args(args));
         assert_eq!(
             out.status.code(),
             Some(1),

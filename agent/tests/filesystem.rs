@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+use beacon_agent::collector::Collector;
 use beacon_agent::collectors::filesystem::{statfs, Filesystem, FsStats, TIMEOUT_ERROR};
-use beacon_agent::collectors::Collector;
 use beacon_agent::metrics::MetricWriter;
 use beacon_agent::Config;
 
@@ -44,7 +44,10 @@ impl Host {
         let mut cfg = Config::default();
         cfg.paths.procfs = self.dir.path().join("proc");
         cfg.paths.rootfs = self.root();
-        cfg.collectors.filesystem.mount_timeout = timeout;
+        let ms = format!("{}ms", timeout.as_millis());
+        cfg.collectors
+            .set_flag("collector.filesystem.mount-timeout", Some(&ms))
+            .expect("valid timeout");
         cfg
     }
 }
@@ -121,7 +124,12 @@ fn reports_fixture_mounts_with_node_exporter_labels_and_statfs_sizes() {
             "mnt/tab\tand\\slash",
         ],
     );
-    let c = Filesystem::new(&host.config(Duration::from_secs(5)));
+    let c = Filesystem::new(
+        &host
+            .config(Duration::from_secs(5))
+            .context("filesystem")
+            .expect("registered"),
+    );
     let text = scrape(&c);
 
     // Excluded: /proc (mount point), iso9660, squashfs and overlay (fs types); the second
@@ -176,7 +184,12 @@ fn a_mount_missing_under_rootfs_is_a_device_error() {
         "27 1 254:0 / / rw - ext4 /dev/vda1 rw\n50 27 0:50 / /data rw - ext4 /dev/vdb rw\n",
         &[],
     );
-    let text = scrape(&Filesystem::new(&host.config(Duration::from_secs(5))));
+    let text = scrape(&Filesystem::new(
+        &host
+            .config(Duration::from_secs(5))
+            .context("filesystem")
+            .expect("registered"),
+    ));
     assert_eq!(
         value(
             &text,
@@ -202,12 +215,18 @@ fn statfs_that_can_block_runs_on_one_long_lived_worker_thread() {
     );
     let calls: Arc<Mutex<Vec<(PathBuf, ThreadId)>>> = Arc::default();
     let seen = Arc::clone(&calls);
-    let c = Filesystem::with_statfs(&host.config(Duration::from_secs(5)), move |p| {
-        seen.lock()
-            .expect("lock")
-            .push((p.to_path_buf(), std::thread::current().id()));
-        statfs(p)
-    });
+    let c = Filesystem::with_statfs(
+        &host
+            .config(Duration::from_secs(5))
+            .context("filesystem")
+            .expect("registered"),
+        move |p| {
+            seen.lock()
+                .expect("lock")
+                .push((p.to_path_buf(), std::thread::current().id()));
+            statfs(p)
+        },
+    );
     for _ in 0..3 {
         let text = scrape(&c);
         assert_eq!(
@@ -258,15 +277,21 @@ fn a_hung_mount_times_out_is_skipped_while_stuck_and_recovers() {
         release: Mutex::new(rx),
     });
     let g = Arc::clone(&gate);
-    let c = Arc::new(Filesystem::with_statfs(&host.config(timeout), move |p| {
-        if p.ends_with("mnt/nfs") {
-            g.hung_calls.fetch_add(1, Ordering::SeqCst);
-            if g.block.load(Ordering::SeqCst) {
-                let _ = g.release.lock().expect("lock").recv();
+    let c = Arc::new(Filesystem::with_statfs(
+        &host
+            .config(timeout)
+            .context("filesystem")
+            .expect("registered"),
+        move |p| {
+            if p.ends_with("mnt/nfs") {
+                g.hung_calls.fetch_add(1, Ordering::SeqCst);
+                if g.block.load(Ordering::SeqCst) {
+                    let _ = g.release.lock().expect("lock").recv();
+                }
             }
-        }
-        statfs(p)
-    }));
+            statfs(p)
+        },
+    ));
     let nfs = labels("fileserver:/export", "nfs4", "/mnt/nfs");
     let stuck = format!(
         "node_filesystem_device_error{{device=\"fileserver:/export\",device_error=\"{TIMEOUT_ERROR}\",fstype=\"nfs4\",mountpoint=\"/mnt/nfs\"}}"
@@ -356,7 +381,10 @@ fn sizes_and_readonly_are_what_the_injected_statfs_returns() {
     // Under a rootfs prefix (the DaemonSet's read-only bind mount of the host's `/`), statfs
     // answers for the agent's own mount: the host's "rw" stands.
     let prefixed = scrape(&Filesystem::with_statfs(
-        &host.config(Duration::from_secs(1)),
+        &host
+            .config(Duration::from_secs(1))
+            .context("filesystem")
+            .expect("registered"),
         stats,
     ));
     let l = labels("/dev/vda1", "ext4", "/");
@@ -367,7 +395,7 @@ fn sizes_and_readonly_are_what_the_injected_statfs_returns() {
     // Without one, statfs is about the host's own mount, and counts.
     let mut cfg = host.config(Duration::from_secs(1));
     cfg.paths.rootfs = "/".into();
-    let c = Filesystem::with_statfs(&cfg, stats);
+    let c = Filesystem::with_statfs(&cfg.context("filesystem").expect("registered"), stats);
     let text = scrape(&c);
     assert!(text.contains(&format!(
         "node_filesystem_size_bytes{l} 1.234567890123e+12\n"

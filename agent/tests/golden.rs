@@ -22,7 +22,10 @@ fn fixture_config() -> Config {
     cfg.paths.sysfs = host.join("sys");
     cfg.paths.rootfs = host.join("root");
     cfg.paths.udev_data = host.join("run/udev/data");
-    cfg.collectors.textfile.directory = Some(fixtures().join("textfile"));
+    let dir = fixtures().join("textfile");
+    cfg.collectors
+        .set_flag("collector.textfile.directory", dir.to_str())
+        .expect("valid directory");
     cfg
 }
 
@@ -32,10 +35,8 @@ fn check(name: &str) {
         pin_textfile_mtimes();
     }
     let cfg = fixture_config();
-    let collector = collectors::build(&cfg)
-        .into_iter()
-        .find(|c| c.name() == name)
-        .unwrap_or_else(|| panic!("no collector named {name}"));
+    let collector =
+        collectors::build_one(&cfg, name).unwrap_or_else(|| panic!("no collector named {name}"));
     let mut w = MetricWriter::new();
     let result = collector.collect(&mut w);
     let mut got = w.render_to_string();

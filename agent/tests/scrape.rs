@@ -82,7 +82,7 @@ fn a_broken_source_fails_only_its_collector() {
 }
 
 fn set_enabled(cfg: &mut Config, name: &str, on: bool) {
-    *cfg.collectors
-        .enabled_mut(name)
-        .unwrap_or_else(|| panic!("unknown collector {name}")) = on;
+    cfg.collectors
+        .set_enabled(name, on, beacon_agent::config::collectors::Origin::File)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
 }

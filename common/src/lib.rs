@@ -20,6 +20,11 @@ pub fn io_reason(e: &io::Error) -> String {
     }
 }
 
+/// Folds a multi-line message (a regex parser's, say) into one line for a config problem.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// One configuration problem, with the path of the offending key
 /// (`receivers[2].slack[0].channel`).
 #[derive(Debug, Clone, PartialEq, Eq)]

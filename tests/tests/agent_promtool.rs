@@ -8,7 +8,9 @@ use beacon_e2e::{expo, http_client, require_bin, tempdir, Agent};
 
 fn agent_config(textfile_dir: &std::path::Path) -> beacon_agent::Config {
     let mut cfg = beacon_agent::Config::default();
-    cfg.collectors.textfile.directory = Some(textfile_dir.to_owned());
+    cfg.collectors
+        .set_flag("collector.textfile.directory", textfile_dir.to_str())
+        .expect("valid directory");
     cfg
 }
 

@@ -87,7 +87,9 @@ fn agent_matches_node_exporter_on_this_host() {
     ne.wait_ready(&ne_url).expect("node_exporter ready");
 
     let mut cfg = beacon_agent::Config::default();
-    cfg.collectors.textfile.directory = Some(textfiles.clone());
+    cfg.collectors
+        .set_flag("collector.textfile.directory", textfiles.to_str())
+        .expect("valid directory");
     let agent = Agent::start(cfg).expect("start agent");
 
     // Bracket the agent's scrape between two node_exporter scrapes: counters must fall between.

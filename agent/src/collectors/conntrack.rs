@@ -5,8 +5,7 @@
 use std::io;
 use std::path::Path;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
 
@@ -57,6 +56,16 @@ const STAT_COLUMNS: [(usize, &str, &str); 8] = [
     ),
 ];
 
+/// The `conntrack` collector: `/proc/sys/net/netfilter/nf_conntrack_*` and `/proc/net/stat/nf_conntrack`.
+pub const SPEC: Spec = Spec {
+    name: "conntrack",
+    default_enabled: true,
+    help: "/proc/sys/net/netfilter/nf_conntrack_* and /proc/net/stat/nf_conntrack",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Conntrack::new(ctx)),
+};
+
 /// Reads the conntrack files under `{procfs}`.
 #[derive(Debug)]
 pub struct Conntrack {
@@ -66,8 +75,8 @@ pub struct Conntrack {
 }
 
 impl Conntrack {
-    pub fn new(cfg: &Config) -> Self {
-        let procfs = &cfg.paths.procfs;
+    pub fn new(ctx: &Context) -> Self {
+        let procfs = &ctx.paths.procfs;
         Self {
             count: read::KeptFile::one_record(procfs.join("sys/net/netfilter/nf_conntrack_count")),
             max: read::KeptFile::one_record(procfs.join("sys/net/netfilter/nf_conntrack_max")),
@@ -160,6 +169,7 @@ impl Collector for Conntrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     const HEADER: &str = "entries  clashres found new invalid ignore delete chainlength insert \
                           insert_failed drop early_drop icmp_error  expect_new expect_create \
@@ -208,7 +218,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
         let mut w = MetricWriter::new();
-        let e = Conntrack::new(&cfg)
+        let e = Conntrack::new(&cfg.context("conntrack").expect("registered"))
             .collect(&mut w)
             .expect_err("no conntrack");
         assert!(e.is_no_data(), "{e}");
@@ -225,7 +235,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
         let mut w = MetricWriter::new();
-        let e = Conntrack::new(&cfg)
+        let e = Conntrack::new(&cfg.context("conntrack").expect("registered"))
             .collect(&mut w)
             .expect_err("no stat file");
         assert!(!e.is_no_data(), "{e}");

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
 
@@ -45,18 +44,38 @@ const MODES: [(&str, usize); 8] = [
 const SECONDS_HELP: &str = "Seconds the CPUs spent in each mode.";
 const GUEST_HELP: &str = "Seconds the CPUs spent in guests (VMs) for each mode.";
 
+/// The `cpu` collector: `/proc/stat` per-CPU times, `/sys/devices/system/cpu` throttles.
+pub const SPEC: Spec = Spec {
+    name: "cpu",
+    default_enabled: true,
+    help: "/proc/stat per-CPU times, /sys/devices/system/cpu throttles",
+    options: &[GUEST_OPT],
+    filters: &[],
+    build: |ctx| Box::new(Cpu::new(ctx)),
+};
+
+const GUEST_OPT: Opt = Opt::new(
+    "guest",
+    "collector.cpu.guest",
+    Kind::Bool(true),
+    "Enables metric node_cpu_guest_seconds_total",
+);
+
 pub struct Cpu {
     stat: read::KeptFile,
+    /// `--collector.cpu.guest`: report `node_cpu_guest_seconds_total`.
+    guest: bool,
     cpu_dir: PathBuf,
     /// Last reported seconds per CPU id, indexed by `FIELDS` order.
     last: Mutex<HashMap<String, [f64; FIELDS]>>,
 }
 
 impl Cpu {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            stat: read::KeptFile::one_record(cfg.paths.procfs.join("stat")),
-            cpu_dir: cfg.paths.sysfs.join("devices/system/cpu"),
+            stat: read::KeptFile::one_record(ctx.paths.procfs.join("stat")),
+            guest: ctx.bool(&GUEST_OPT),
+            cpu_dir: ctx.paths.sysfs.join("devices/system/cpu"),
             last: Mutex::new(HashMap::new()),
         }
     }
@@ -183,7 +202,7 @@ impl Collector for Cpu {
                 );
             }
         }
-        for (id, v) in &cpus {
+        for (id, v) in cpus.iter().filter(|_| self.guest) {
             out.counter(
                 "node_cpu_guest_seconds_total",
                 GUEST_HELP,
@@ -205,9 +224,34 @@ impl Collector for Cpu {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn cpu() -> Cpu {
-        Cpu::new(&Config::default())
+        Cpu::new(&Config::default().context("cpu").expect("registered"))
+    }
+
+    #[test]
+    fn guest_seconds_follow_the_guest_flag() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
+        for (flag, want) in [("true", true), ("false", false)] {
+            let mut cfg = Config::default();
+            cfg.paths.procfs = fixtures.join("proc");
+            cfg.paths.sysfs = fixtures.join("sys");
+            cfg.collectors
+                .set_flag("collector.cpu.guest", Some(flag))
+                .expect("valid flag");
+            let mut w = MetricWriter::new();
+            Cpu::new(&cfg.context("cpu").expect("registered"))
+                .collect(&mut w)
+                .expect("fixture /proc/stat");
+            let text = w.render_to_string();
+            assert!(text.contains("node_cpu_seconds_total{"), "{text}");
+            assert_eq!(
+                text.contains("node_cpu_guest_seconds_total{"),
+                want,
+                "{text}"
+            );
+        }
     }
 
     fn line(idle: u64, user: u64) -> (String, [f64; FIELDS]) {

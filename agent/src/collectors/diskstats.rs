@@ -15,11 +15,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use regex_lite::Regex;
-
-use super::match_cache::MatchCache;
-use super::{CollectError, Collector};
-use crate::config::{self, Config};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::filter::DeviceFilter;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read;
 
@@ -220,15 +217,37 @@ impl<'a> Udev<'a> {
     }
 }
 
+const DEVICE_EXCLUDE: Opt = Opt::new(
+    "device_exclude",
+    "collector.diskstats.device-exclude",
+    Kind::Regex(Some(r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$")),
+    "Regexp of diskstats devices to exclude (mutually exclusive to device-include).",
+)
+.deprecated(&["collector.diskstats.ignored-devices"]);
+const DEVICE_INCLUDE: Opt = Opt::new(
+    "device_include",
+    "collector.diskstats.device-include",
+    Kind::Regex(None),
+    "Regexp of diskstats devices to include (mutually exclusive to device-exclude).",
+);
+
+/// The `diskstats` collector: `/proc/diskstats` with udev's device properties.
+pub const SPEC: Spec = Spec {
+    name: "diskstats",
+    default_enabled: true,
+    help: "/proc/diskstats",
+    options: &[DEVICE_EXCLUDE, DEVICE_INCLUDE],
+    filters: &[("device_exclude", "device_include")],
+    build: |ctx| Box::new(Diskstats::new(ctx)),
+};
+
 /// Reads `/proc/diskstats` and the udev database.
 #[derive(Debug)]
 pub struct Diskstats {
     file: read::KeptFile,
     udev_dir: PathBuf,
-    exclude: Regex,
-    include: Option<Regex>,
-    /// The filters' answer per device name.
-    ignored: MatchCache,
+    /// `--collector.diskstats.device-exclude` / `device-include`.
+    filter: DeviceFilter,
     /// Whether `udev_dir` existed when last checked. While it is absent, one stat per scrape
     /// replaces an open per device; it is re-checked so a udev that starts after the agent
     /// is picked up.
@@ -236,28 +255,22 @@ pub struct Diskstats {
 }
 
 impl Diskstats {
-    pub fn new(cfg: &Config) -> Self {
-        let c = &cfg.collectors.diskstats;
-        let udev_dir = cfg.paths.udev_data.clone();
+    pub fn new(ctx: &Context) -> Self {
+        let udev_dir = ctx.paths.udev_data.clone();
         let udev_present = AtomicBool::new(udev_dir.is_dir());
         if !udev_present.load(Ordering::Relaxed) {
             tracing::info!(path = %udev_dir.display(), "udev data directory not found, node_disk_info will lack udev properties");
         }
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("diskstats")),
+            file: read::KeptFile::new(ctx.paths.procfs.join("diskstats")),
             udev_dir,
-            exclude: config::compile(&c.device_exclude),
-            include: c.device_include.as_deref().map(config::compile),
-            ignored: MatchCache::new(),
+            filter: ctx.filter(&DEVICE_EXCLUDE, &DEVICE_INCLUDE),
             udev_present,
         }
     }
 
     fn ignored(&self, device: &str) -> bool {
-        self.ignored.get(device, |device| {
-            self.exclude.is_match(device)
-                || self.include.as_ref().is_some_and(|r| !r.is_match(device))
-        })
+        self.filter.ignored(device)
     }
 
     /// Reads the udev data file of a device into `buf`; false when there is none.
@@ -471,6 +484,7 @@ impl Collector for Diskstats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     const LINE_20: &str = " 259       0 nvme0n1 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17";
 
@@ -539,19 +553,35 @@ mod tests {
 
     #[test]
     fn default_filter_drops_partitions_loop_and_ram() {
-        let d = Diskstats::new(&Config::default());
-        for dev in ["sda1", "nvme0n1p1", "loop0", "ram0", "vdb2", "xvda1", "fd0"] {
+        let cfg = Config::default();
+        let d = Diskstats::new(&cfg.context("diskstats").expect("registered"));
+        for dev in [
+            "sda1",
+            "nvme0n1p1",
+            "loop0",
+            "ram0",
+            "zram0",
+            "vdb2",
+            "xvda1",
+            "fd0",
+        ] {
             assert!(d.ignored(dev), "{dev} should be ignored");
         }
-        for dev in ["sda", "nvme0n1", "dm-0", "md0", "zram0", "vda", "mmcblk0"] {
+        for dev in ["sda", "nvme0n1", "dm-0", "md0", "vda", "mmcblk0"] {
             assert!(!d.ignored(dev), "{dev} should be reported");
         }
+        // As in node_exporter 1.12: an include pattern alone replaces the default exclude.
         let mut cfg = Config::default();
-        cfg.collectors.diskstats.device_include = Some("^nvme".into());
-        let d = Diskstats::new(&cfg);
+        cfg.collectors
+            .set_flag("collector.diskstats.device-include", Some("^nvme"))
+            .expect("valid flag");
+        let d = Diskstats::new(&cfg.context("diskstats").expect("registered"));
         assert!(!d.ignored("nvme0n1"));
         assert!(d.ignored("sda"));
-        assert!(d.ignored("nvme0n1p1"), "exclude still applies");
+        assert!(
+            !d.ignored("nvme0n1p1"),
+            "the default exclude no longer applies"
+        );
     }
 
     #[test]
@@ -577,7 +607,7 @@ mod tests {
     fn missing_file_is_no_data() {
         let mut cfg = Config::default();
         cfg.paths.procfs = PathBuf::from("/nonexistent/proc");
-        let err = Diskstats::new(&cfg)
+        let err = Diskstats::new(&cfg.context("diskstats").expect("registered"))
             .collect(&mut MetricWriter::new())
             .expect_err("missing file");
         assert!(err.is_no_data(), "{err:?}");

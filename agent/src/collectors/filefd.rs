@@ -1,10 +1,19 @@
 //! `filefd`: allocated and maximum file handles from `/proc/sys/fs/file-nr`
 //! (node_exporter's `collector/filefd_linux.go`).
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
+
+/// The `filefd` collector: `/proc/sys/fs/file-nr`.
+pub const SPEC: Spec = Spec {
+    name: "filefd",
+    default_enabled: true,
+    help: "/proc/sys/fs/file-nr",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Filefd::new(ctx)),
+};
 
 /// Reads `{procfs}/sys/fs/file-nr`.
 #[derive(Debug)]
@@ -13,9 +22,9 @@ pub struct Filefd {
 }
 
 impl Filefd {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::one_record(cfg.paths.procfs.join("sys/fs/file-nr")),
+            file: read::KeptFile::one_record(ctx.paths.procfs.join("sys/fs/file-nr")),
         }
     }
 
@@ -61,11 +70,12 @@ impl Collector for Filefd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn filefd() -> Filefd {
         let mut cfg = Config::default();
         cfg.paths.procfs = "/proc-test".into();
-        Filefd::new(&cfg)
+        Filefd::new(&cfg.context("filefd").expect("registered"))
     }
 
     #[test]

@@ -74,11 +74,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use regex_lite::Regex;
-
-use super::match_cache::MatchCache;
-use super::{io_reason, CollectError, Collector};
-use crate::config::{self, Config};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::error::io_reason;
+use crate::filter::DeviceFilter;
 use crate::metrics::MetricWriter;
 
 /// The `device_error` label value of a mount whose statfs timed out, as node_exporter's.
@@ -283,6 +281,62 @@ enum Outcome {
     Error(String),
 }
 
+const MOUNT_POINTS_EXCLUDE: Opt = Opt::new(
+    "mount_points_exclude",
+    "collector.filesystem.mount-points-exclude",
+    Kind::Regex(Some(
+        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+    )),
+    "Regexp of mount points to exclude for filesystem collector. (mutually exclusive to mount-points-include)",
+)
+.deprecated(&["collector.filesystem.ignored-mount-points"]);
+const MOUNT_POINTS_INCLUDE: Opt = Opt::new(
+    "mount_points_include",
+    "collector.filesystem.mount-points-include",
+    Kind::Regex(None),
+    "Regexp of mount points to include for filesystem collector. (mutually exclusive to mount-points-exclude)",
+);
+const FS_TYPES_EXCLUDE: Opt = Opt::new(
+    "fs_types_exclude",
+    "collector.filesystem.fs-types-exclude",
+    Kind::Regex(Some("^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$")),
+    "Regexp of filesystem types to exclude for filesystem collector. (mutually exclusive to fs-types-include)",
+)
+.deprecated(&["collector.filesystem.ignored-fs-types"]);
+const FS_TYPES_INCLUDE: Opt = Opt::new(
+    "fs_types_include",
+    "collector.filesystem.fs-types-include",
+    Kind::Regex(None),
+    "Regexp of filesystem types to include for filesystem collector. (mutually exclusive to fs-types-exclude)",
+);
+/// How long one statfs(2) may take before its mount is reported with
+/// `device_error="mountpoint timeout"` and skipped until the call returns.
+pub const MOUNT_TIMEOUT: Opt = Opt::new(
+    "mount_timeout",
+    "collector.filesystem.mount-timeout",
+    Kind::Duration(Duration::from_secs(5)),
+    "how long to wait for a mount to respond before marking it as stale",
+);
+
+/// The `filesystem` collector: statfs(2) of every mount in `/proc/1/mountinfo`.
+pub const SPEC: Spec = Spec {
+    name: "filesystem",
+    default_enabled: true,
+    help: "statfs(2) of each mount in /proc/1/mountinfo",
+    options: &[
+        MOUNT_POINTS_EXCLUDE,
+        MOUNT_POINTS_INCLUDE,
+        FS_TYPES_EXCLUDE,
+        FS_TYPES_INCLUDE,
+        MOUNT_TIMEOUT,
+    ],
+    filters: &[
+        ("mount_points_exclude", "mount_points_include"),
+        ("fs_types_exclude", "fs_types_include"),
+    ],
+    build: |ctx| Box::new(Filesystem::new(ctx)),
+};
+
 /// Reports statfs(2) for each mount.
 #[derive(Debug)]
 pub struct Filesystem {
@@ -290,14 +344,10 @@ pub struct Filesystem {
     self_mountinfo: PathBuf,
     /// `paths.rootfs` without trailing slashes; empty when it is `/`.
     rootfs: Vec<u8>,
-    mount_points_exclude: Regex,
-    mount_points_include: Option<Regex>,
-    fs_types_exclude: Regex,
-    fs_types_include: Option<Regex>,
-    /// The mount point filters' answer per mount point.
-    mount_points_ignored: MatchCache,
-    /// The fs type filters' answer per fs type.
-    fs_types_ignored: MatchCache,
+    /// `--collector.filesystem.mount-points-exclude` / `mount-points-include`.
+    mount_points: DeviceFilter,
+    /// `--collector.filesystem.fs-types-exclude` / `fs-types-include`.
+    fs_types: DeviceFilter,
     timeout: Duration,
     shared: Arc<Shared>,
     /// The current worker, started on first use. Held for a whole collect, which also
@@ -322,31 +372,26 @@ struct MountTable {
 const MAX_TABLE_AGE: Duration = Duration::from_secs(60);
 
 impl Filesystem {
-    pub fn new(cfg: &Config) -> Self {
-        Self::with_statfs(cfg, statfs)
+    pub fn new(ctx: &Context) -> Self {
+        Self::with_statfs(ctx, statfs)
     }
 
     /// A collector calling `stat` instead of statfs(2) (tests use it to simulate hung mounts).
     pub fn with_statfs(
-        cfg: &Config,
+        ctx: &Context,
         stat: impl Fn(&Path) -> io::Result<FsStats> + Send + Sync + 'static,
     ) -> Self {
-        let c = &cfg.collectors.filesystem;
-        let mut rootfs = cfg.paths.rootfs.as_os_str().as_bytes().to_vec();
+        let mut rootfs = ctx.paths.rootfs.as_os_str().as_bytes().to_vec();
         while rootfs.last() == Some(&b'/') {
             rootfs.pop();
         }
         Self {
-            mountinfo: cfg.paths.procfs.join("1/mountinfo"),
-            self_mountinfo: cfg.paths.procfs.join("self/mountinfo"),
+            mountinfo: ctx.paths.procfs.join("1/mountinfo"),
+            self_mountinfo: ctx.paths.procfs.join("self/mountinfo"),
             rootfs,
-            mount_points_exclude: config::compile(&c.mount_points_exclude),
-            mount_points_include: c.mount_points_include.as_deref().map(config::compile),
-            fs_types_exclude: config::compile(&c.fs_types_exclude),
-            fs_types_include: c.fs_types_include.as_deref().map(config::compile),
-            mount_points_ignored: MatchCache::new(),
-            fs_types_ignored: MatchCache::new(),
-            timeout: c.mount_timeout,
+            mount_points: ctx.filter(&MOUNT_POINTS_EXCLUDE, &MOUNT_POINTS_INCLUDE),
+            fs_types: ctx.filter(&FS_TYPES_EXCLUDE, &FS_TYPES_INCLUDE),
+            timeout: ctx.duration(&MOUNT_TIMEOUT),
             shared: Arc::new(Shared {
                 stat: StatFn(Arc::new(stat)),
                 stuck: Mutex::new(HashSet::new()),
@@ -443,23 +488,11 @@ impl Filesystem {
     }
 
     fn mount_point_ignored(&self, mp: &str) -> bool {
-        self.mount_points_ignored.get(mp, |mp| {
-            self.mount_points_exclude.is_match(mp)
-                || self
-                    .mount_points_include
-                    .as_ref()
-                    .is_some_and(|r| !r.is_match(mp))
-        })
+        self.mount_points.ignored(mp)
     }
 
     fn fs_type_ignored(&self, fstype: &str) -> bool {
-        self.fs_types_ignored.get(fstype, |fstype| {
-            self.fs_types_exclude.is_match(fstype)
-                || self
-                    .fs_types_include
-                    .as_ref()
-                    .is_some_and(|r| !r.is_match(fstype))
-        })
+        self.fs_types.ignored(fstype)
     }
 
     /// The `mountpoint` label: the mount point without a leading rootfs ("" becomes "/").
@@ -815,11 +848,12 @@ impl Collector for Filesystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn collector(rootfs: &str) -> Filesystem {
         let mut cfg = Config::default();
         cfg.paths.rootfs = rootfs.into();
-        Filesystem::new(&cfg)
+        Filesystem::new(&cfg.context("filesystem").expect("registered"))
     }
 
     #[test]
@@ -923,9 +957,13 @@ mod tests {
         assert_eq!(ms[1].path, Path::new("/srv/a b"));
 
         let mut cfg = Config::default();
-        cfg.collectors.filesystem.fs_types_include = Some("^tmpfs$".into());
-        cfg.collectors.filesystem.mount_points_include = Some("^/run/".into());
-        let c = Filesystem::new(&cfg);
+        cfg.collectors
+            .set_flag("collector.filesystem.fs-types-include", Some("^tmpfs$"))
+            .expect("valid flag");
+        cfg.collectors
+            .set_flag("collector.filesystem.mount-points-include", Some("^/run/"))
+            .expect("valid flag");
+        let c = Filesystem::new(&cfg.context("filesystem").expect("registered"));
         let ms = c.mounts(Path::new("mountinfo"), text).expect("mounts");
         assert_eq!(ms.len(), 1);
         assert_eq!(ms[0].mountpoint, "/run/user/1000");
@@ -942,7 +980,7 @@ mod tests {
         .expect("write");
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
-        let c = Filesystem::with_statfs(&cfg, |_| {
+        let c = Filesystem::with_statfs(&cfg.context("filesystem").expect("registered"), |_| {
             Ok(FsStats {
                 size: 1.0,
                 free: 2.0,
@@ -969,7 +1007,7 @@ mod tests {
 
     #[test]
     fn only_procfs_mount_tables_are_cached() {
-        let c = Filesystem::new(&Config::default());
+        let c = Filesystem::new(&Config::default().context("filesystem").expect("registered"));
         c.collect(&mut MetricWriter::new()).expect("collect /proc");
         let table = c.table.lock().expect("lock");
         let t = table.as_ref().expect("procfs table is cached");
@@ -984,7 +1022,7 @@ mod tests {
         .expect("write");
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
-        let c = Filesystem::new(&cfg);
+        let c = Filesystem::new(&cfg.context("filesystem").expect("registered"));
         c.collect(&mut MetricWriter::new())
             .expect("collect fixture");
         assert!(c.table.lock().expect("lock").is_none(), "fixture is reread");
@@ -1005,7 +1043,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
         cfg.paths.rootfs = dir.path().join("root");
-        let c = Filesystem::new(&cfg);
+        let c = Filesystem::new(&cfg.context("filesystem").expect("registered"));
         let mut w = MetricWriter::new();
         c.collect(&mut w).expect("collect");
         assert_eq!(

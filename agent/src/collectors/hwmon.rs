@@ -12,10 +12,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::netclass::{SysfsDir, SYSFS_READ_MAX};
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
+use crate::gonum;
 use crate::metrics::{MetricType, MetricWriter};
+use crate::sysfs::{SysfsDir, SYSFS_READ_MAX};
 
 /// The sensor file types node_exporter 1.5 reads (`hwmonSensorTypes`); other files are ignored.
 const SENSOR_TYPES: [&str; 13] = [
@@ -56,6 +56,16 @@ struct Chip {
     readings: Vec<Reading>,
 }
 
+/// The `hwmon` collector: `/sys/class/hwmon`.
+pub const SPEC: Spec = Spec {
+    name: "hwmon",
+    default_enabled: true,
+    help: "/sys/class/hwmon",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Hwmon::new(ctx)),
+};
+
 /// Reads `{sysfs}/class/hwmon`.
 #[derive(Debug)]
 pub struct Hwmon {
@@ -63,9 +73,9 @@ pub struct Hwmon {
 }
 
 impl Hwmon {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            dir: cfg.paths.sysfs.join("class/hwmon"),
+            dir: ctx.paths.sysfs.join("class/hwmon"),
         }
     }
 
@@ -271,16 +281,6 @@ fn to_valid_utf8(raw: &[u8]) -> String {
     out
 }
 
-/// Go's `strconv.ParseFloat(s, 64)` for the decimal values sysfs holds: out-of-range values
-/// are errors there, not infinities.
-fn parse_go_float(s: &str) -> Option<f64> {
-    let v: f64 = s.parse().ok()?;
-    if v.is_infinite() && !s.bytes().any(|b| b | 0x20 == b'i') {
-        return None;
-    }
-    Some(v)
-}
-
 /// Appends one sample, building the HELP text only for a family's first sample.
 fn emit(
     out: &mut MetricWriter,
@@ -322,7 +322,7 @@ fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
             return;
         }
         "vrm" => {
-            if let Some(v) = parse_go_float(get("").unwrap_or("")) {
+            if let Some(v) = gonum::parse_float(get("").unwrap_or("")) {
                 out.gauge(
                     "node_hwmon_voltage_regulator_version",
                     "Hardware voltage regulator",
@@ -333,7 +333,7 @@ fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
             return;
         }
         "update_interval" => {
-            if let Some(v) = parse_go_float(get("").unwrap_or("")) {
+            if let Some(v) = gonum::parse_float(get("").unwrap_or("")) {
                 out.gauge(
                     "node_hwmon_update_interval_seconds",
                     "Hardware monitor update interval",
@@ -364,7 +364,7 @@ fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
             name.push('_');
             name.push_str(&clean_name(element));
         }
-        let Some(v) = parse_go_float(&r.value) else {
+        let Some(v) = gonum::parse_float(&r.value) else {
             continue;
         };
         let gauge = MetricType::Gauge;
@@ -560,6 +560,7 @@ fn merge(chips: &mut Vec<Chip>, chip: Chip) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     #[test]
     fn explode_matches_node_exporters_regex() {
@@ -630,17 +631,6 @@ mod tests {
         assert_eq!(to_valid_utf8(b"\xffa\xff"), "\u{FFFD}a\u{FFFD}");
     }
 
-    #[test]
-    fn floats_parse_like_go() {
-        assert_eq!(parse_go_float("45000"), Some(45000.0));
-        assert_eq!(parse_go_float("-273150"), Some(-273150.0));
-        assert_eq!(parse_go_float(" 12 "), None);
-        assert_eq!(parse_go_float("not a number"), None);
-        assert_eq!(parse_go_float(""), None);
-        assert_eq!(parse_go_float("1e400"), None);
-        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
-    }
-
     fn write(dir: &Path, files: &[(&str, &str)]) {
         fs::create_dir_all(dir).expect("mkdir");
         for (k, v) in files {
@@ -652,7 +642,7 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.sysfs = sysfs.to_owned();
         let mut w = MetricWriter::new();
-        let res = Hwmon::new(&cfg).collect(&mut w);
+        let res = Hwmon::new(&cfg.context("hwmon").expect("registered")).collect(&mut w);
         (res, w.render_to_string())
     }
 

@@ -1,18 +1,27 @@
 //! `loadavg`: the 1, 5 and 15 minute load averages from `/proc/loadavg`.
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
+
+/// The `loadavg` collector: `/proc/loadavg`.
+pub const SPEC: Spec = Spec {
+    name: "loadavg",
+    default_enabled: true,
+    help: "/proc/loadavg",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Loadavg::new(ctx)),
+};
 
 pub struct Loadavg {
     file: read::KeptFile,
 }
 
 impl Loadavg {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::one_record(cfg.paths.procfs.join("loadavg")),
+            file: read::KeptFile::one_record(ctx.paths.procfs.join("loadavg")),
         }
     }
 }

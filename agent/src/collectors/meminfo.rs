@@ -2,19 +2,28 @@
 //! node_exporter names them (`Active(anon)` becomes `Active_anon`; keys in kB get `_bytes` and
 //! are converted to bytes).
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read;
+
+/// The `meminfo` collector: `/proc/meminfo`, every key.
+pub const SPEC: Spec = Spec {
+    name: "meminfo",
+    default_enabled: true,
+    help: "/proc/meminfo, every key",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Meminfo::new(ctx)),
+};
 
 pub struct Meminfo {
     file: read::KeptFile,
 }
 
 impl Meminfo {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::one_record(cfg.paths.procfs.join("meminfo")),
+            file: read::KeptFile::one_record(ctx.paths.procfs.join("meminfo")),
         }
     }
 }

@@ -2,87 +2,23 @@
 //! node_exporter 1.5's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`. On the
 //! live `/sys`, 16 of the 22 attributes come from one rtnetlink dump (`rtnetlink.rs`) with the
 //! same values; attribute files are kept open across scrapes (`read::KeptFile`).
-//!
-//! Also home of `read_sysfs`, the attribute read shared by the sysfs collectors (netclass,
-//! hwmon, thermal_zone), which mirrors procfs' `util.SysReadFile`.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io;
 use std::os::unix::fs::DirEntryExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use regex_lite::Regex;
 
-use super::rtnetlink::{Link, LinkDump};
-use super::{CollectError, Collector};
-use crate::config::{self, Config};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::gonum;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read::{self, KeptFile};
-
-/// The most bytes node_exporter reads from one sysfs attribute (procfs' `util.SysReadFile` and
-/// hwmon's `sysReadFile` both do a single 128-byte read(2)); longer values are truncated.
-pub(super) const SYSFS_READ_MAX: usize = 128;
-
-/// Reads a sysfs attribute with one read(2) of at most `SYSFS_READ_MAX` bytes, as node_exporter
-/// does. A single read matters beyond speed: some drivers return EAGAIN forever, which a
-/// read-until-EOF loop would retry.
-pub(super) fn read_sysfs<'a>(
-    path: &Path,
-    buf: &'a mut [u8; SYSFS_READ_MAX],
-) -> io::Result<&'a [u8]> {
-    read_once(File::open(path)?, buf)
-}
-
-fn read_once(mut f: File, buf: &mut [u8; SYSFS_READ_MAX]) -> io::Result<&[u8]> {
-    let n = f.read(buf)?;
-    Ok(&buf[..n])
-}
-
-/// A sysfs directory held open (O_PATH) so that its attributes are opened with openat(2)
-/// relative to it. Opening a sysfs attribute by absolute path makes the kernel walk every
-/// component and follow the `class/*` symlink each time, which is about a third of the cost
-/// of reading the attribute.
-#[derive(Debug)]
-pub(super) struct SysfsDir {
-    fd: OwnedFd,
-}
-
-impl SysfsDir {
-    pub(super) fn open(path: &Path) -> io::Result<Self> {
-        let dir = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open(path)?;
-        Ok(Self { fd: dir.into() })
-    }
-
-    /// Reads attribute `name` of this directory like `read_sysfs`.
-    pub(super) fn read<'a>(
-        &self,
-        name: &CStr,
-        buf: &'a mut [u8; SYSFS_READ_MAX],
-    ) -> io::Result<&'a [u8]> {
-        // SAFETY: `name` is NUL-terminated and `self.fd` is an open descriptor.
-        let fd = unsafe {
-            libc::openat(
-                self.fd.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: openat returned a new descriptor that nothing else owns.
-        read_once(unsafe { File::from_raw_fd(fd) }, buf)
-    }
-}
+use crate::rtnetlink::{Link, LinkDump};
+use crate::sysfs::{SysfsDir, SYSFS_READ_MAX};
 
 /// The numeric attributes node_exporter exports: file name, family name, HELP and type.
 const NUMERIC: [(&CStr, &str, &str, MetricType); 17] = [
@@ -233,6 +169,23 @@ impl IfaceFiles {
 }
 
 /// Reads `{sysfs}/class/net`.
+const IGNORED_DEVICES: Opt = Opt::new(
+    "ignored_devices",
+    "collector.netclass.ignored-devices",
+    Kind::Regex(Some("^$")),
+    "Regexp of net devices to ignore for netclass collector.",
+);
+
+/// The `netclass` collector: `/sys/class/net`.
+pub const SPEC: Spec = Spec {
+    name: "netclass",
+    default_enabled: true,
+    help: "/sys/class/net",
+    options: &[IGNORED_DEVICES],
+    filters: &[],
+    build: |ctx| Box::new(Netclass::new(ctx)),
+};
+
 #[derive(Debug)]
 pub struct Netclass {
     dir: PathBuf,
@@ -303,15 +256,10 @@ fn format_mac(bytes: &[u8]) -> String {
 }
 
 impl Netclass {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            dir: cfg.paths.sysfs.join("class/net"),
-            exclude: cfg
-                .collectors
-                .netclass
-                .device_exclude
-                .as_deref()
-                .map(config::compile),
+            dir: ctx.paths.sysfs.join("class/net"),
+            exclude: ctx.regex(&IGNORED_DEVICES),
             files: Mutex::new(HashMap::new()),
             netlink: None,
             netlink_off: AtomicBool::new(false),
@@ -405,7 +353,7 @@ impl Netclass {
         let mut read = |file: &KeptFile| read_kept(file, &mut buf);
         let mut numeric = [None; 17];
         for k in SYSFS_ONLY {
-            numeric[k] = read(&f.numeric[k])?.map(|s| parse_go_int(&s).unwrap_or(0));
+            numeric[k] = read(&f.numeric[k])?.map(|s| gonum::parse_int(&s).unwrap_or(0));
         }
         let duplex = read(&f.text[DUPLEX])?.unwrap_or_default();
         // carrier and dormant: sysfs answers EINVAL (no sample) unless the interface is up
@@ -465,7 +413,7 @@ impl Netclass {
                 return Err(CollectError::NoData(format!(
                     "read {}: {}",
                     self.dir.display(),
-                    super::io_reason(&e)
+                    crate::error::io_reason(&e)
                 )))
             }
             Err(e) => return Err(CollectError::io(&self.dir, e)),
@@ -510,7 +458,7 @@ impl Netclass {
                         return Err(CollectError::NoData(format!(
                             "read {}: {}",
                             path.display(),
-                            super::io_reason(&e)
+                            crate::error::io_reason(&e)
                         )))
                     }
                     Err(e) => return Err(CollectError::io(&path, e)),
@@ -529,7 +477,7 @@ impl Netclass {
         let mut numeric = [None; 17];
         for (value, file) in numeric.iter_mut().zip(&f.numeric) {
             // procfs' ValueParser yields 0 for a value it cannot parse.
-            *value = read(file)?.map(|s| parse_go_int(&s).unwrap_or(0));
+            *value = read(file)?.map(|s| gonum::parse_int(&s).unwrap_or(0));
         }
         Ok(Iface {
             name,
@@ -570,92 +518,6 @@ fn is_unavailable(e: &io::Error) -> bool {
             e.raw_os_error(),
             Some(libc::EOPNOTSUPP | libc::EINVAL | libc::EISDIR)
         )
-}
-
-/// Go's `strconv.ParseInt(s, 0, 64)`: optional sign, then decimal, `0x` hex, `0o`/leading-zero
-/// octal or `0b` binary, with `_` digit separators. `None` on syntax or range errors.
-fn parse_go_int(s: &str) -> Option<i64> {
-    let (neg, digits) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mag = parse_go_uint(digits)?;
-    const LIMIT: u64 = 1 << 63;
-    match (neg, mag) {
-        (false, m) if m < LIMIT => Some(m as i64),
-        // -2^63 is representable: `as` maps it to i64::MIN.
-        (true, m) if m <= LIMIT => Some((m as i64).wrapping_neg()),
-        _ => None,
-    }
-}
-
-/// Go's `strconv.ParseUint(s, 0, 64)`.
-fn parse_go_uint(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return None;
-    }
-    let (base, digits) = if b[0] == b'0' {
-        match b.get(1).map(|c| c | 0x20) {
-            Some(b'b') if b.len() >= 3 => (2, &b[2..]),
-            Some(b'o') if b.len() >= 3 => (8, &b[2..]),
-            Some(b'x') if b.len() >= 3 => (16, &b[2..]),
-            _ => (8, &b[1..]),
-        }
-    } else {
-        (10, b)
-    };
-    let mut n: u64 = 0;
-    let mut underscores = false;
-    for &c in digits {
-        let d = match c {
-            b'_' => {
-                underscores = true;
-                continue;
-            }
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'z' | b'A'..=b'Z' => (c | 0x20) - b'a' + 10,
-            _ => return None,
-        };
-        if u64::from(d) >= base {
-            return None;
-        }
-        n = n.checked_mul(base)?.checked_add(u64::from(d))?;
-    }
-    if underscores && !underscore_ok(b) {
-        return None;
-    }
-    Some(n)
-}
-
-/// Go's `strconv.underscoreOK`: underscores may only separate digits (or follow a base prefix).
-fn underscore_ok(s: &[u8]) -> bool {
-    // The class of the previous character: b'^' start, b'0' digit or prefix, b'_', b'!' other.
-    let mut saw = b'^';
-    let mut i = 0;
-    let mut hex = false;
-    if s.len() >= 2 && s[0] == b'0' && matches!(s[1] | 0x20, b'b' | b'o' | b'x') {
-        i = 2;
-        saw = b'0';
-        hex = s[1] | 0x20 == b'x';
-    }
-    for &c in &s[i..] {
-        if c.is_ascii_digit() || (hex && (c | 0x20).is_ascii_hexdigit()) {
-            saw = b'0';
-        } else if c == b'_' {
-            if saw != b'0' {
-                return false;
-            }
-            saw = b'_';
-        } else {
-            if saw == b'_' {
-                return false;
-            }
-            saw = b'!';
-        }
-    }
-    saw != b'_'
 }
 
 impl Collector for Netclass {
@@ -715,41 +577,7 @@ impl Collector for Netclass {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_int_parsing_matches_strconv_base_zero() {
-        let cases: &[(&str, Option<i64>)] = &[
-            ("0", Some(0)),
-            ("1500", Some(1500)),
-            ("-1", Some(-1)),
-            ("+5", Some(5)),
-            ("0x1003", Some(4099)),
-            ("0X1f", Some(31)),
-            ("-0x10", Some(-16)),
-            ("010", Some(8)),
-            ("08", None),
-            ("0b101", Some(5)),
-            ("0o17", Some(15)),
-            ("0x", None),
-            ("1_000", Some(1000)),
-            ("0x_1f", Some(31)),
-            ("1__0", None),
-            ("_1", None),
-            ("1_", None),
-            ("", None),
-            ("-", None),
-            ("abc", None),
-            (" 1", None),
-            ("9223372036854775807", Some(i64::MAX)),
-            ("9223372036854775808", None),
-            ("-9223372036854775808", Some(i64::MIN)),
-            ("-9223372036854775809", None),
-            ("18446744073709551616", None),
-        ];
-        for (s, want) in cases {
-            assert_eq!(parse_go_int(s), *want, "parsing {s:?}");
-        }
-    }
+    use crate::Config;
 
     #[test]
     fn unavailable_errors_are_the_ones_procfs_skips() {
@@ -796,9 +624,13 @@ mod tests {
     fn collect(sysfs: &Path, exclude: Option<&str>) -> (Result<(), CollectError>, String) {
         let mut cfg = Config::default();
         cfg.paths.sysfs = sysfs.to_owned();
-        cfg.collectors.netclass.device_exclude = exclude.map(str::to_owned);
+        if let Some(re) = exclude {
+            cfg.collectors
+                .set_flag("collector.netclass.ignored-devices", Some(re))
+                .expect("valid flag");
+        }
         let mut w = MetricWriter::new();
-        let res = Netclass::new(&cfg).collect(&mut w);
+        let res = Netclass::new(&cfg.context("netclass").expect("registered")).collect(&mut w);
         (res, w.render_to_string())
     }
 
@@ -878,9 +710,9 @@ mod tests {
     fn netlink_and_sysfs_sources_agree_on_this_host() {
         let mut cfg = Config::default();
         cfg.paths.sysfs = "/sys".into();
-        let netlink = Netclass::new(&cfg);
+        let netlink = Netclass::new(&cfg.context("netclass").expect("registered"));
         assert!(netlink.netlink.is_some(), "the live /sys enables netlink");
-        let mut sysfs = Netclass::new(&cfg);
+        let mut sysfs = Netclass::new(&cfg.context("netclass").expect("registered"));
         sysfs.netlink = None;
         // Counters such as carrier_changes could move between the two reads: retry a little.
         let mut last = (String::new(), String::new());
@@ -909,16 +741,23 @@ mod tests {
         let dir = tree();
         let mut cfg = Config::default();
         cfg.paths.sysfs = dir.path().to_owned();
-        assert!(Netclass::new(&cfg).netlink.is_none());
+        assert!(Netclass::new(&cfg.context("netclass").expect("registered"))
+            .netlink
+            .is_none());
         // Forced on, netlink reports this host's `lo`, which the fixture does not show with
         // ifindex 1: the collector falls back to the fixture's listing for good.
         let lo = dir.path().join("class/net/lo");
         std::fs::create_dir_all(&lo).expect("mkdir");
         std::fs::write(lo.join("ifindex"), "99\n").expect("write");
         // Only `lo` of this host's interfaces is looked at.
-        cfg.collectors.netclass.device_exclude = Some("^[^l]|^l[^o]".into());
-        let want = render(&Netclass::new(&cfg));
-        let forced = Netclass::new(&cfg).with_netlink(true);
+        cfg.collectors
+            .set_flag("collector.netclass.ignored-devices", Some("^[^l]|^l[^o]"))
+            .expect("valid flag");
+        let want = render(&Netclass::new(
+            &cfg.context("netclass").expect("registered"),
+        ));
+        let forced =
+            Netclass::new(&cfg.context("netclass").expect("registered")).with_netlink(true);
         let got = render(&forced);
         assert!(forced.netlink_off.load(Ordering::Relaxed));
         assert!(
@@ -929,8 +768,11 @@ mod tests {
         // Without `lo` in the fixture, the dump's interfaces are absent from sysfs: each scrape
         // uses the listing, and after three such scrapes netlink is off for good.
         std::fs::remove_dir_all(&lo).expect("rmdir");
-        let want = render(&Netclass::new(&cfg));
-        let forced = Netclass::new(&cfg).with_netlink(true);
+        let want = render(&Netclass::new(
+            &cfg.context("netclass").expect("registered"),
+        ));
+        let forced =
+            Netclass::new(&cfg.context("netclass").expect("registered")).with_netlink(true);
         for _ in 0..3 {
             assert!(!forced.netlink_off.load(Ordering::Relaxed));
             assert_eq!(render(&forced), want);

@@ -9,13 +9,35 @@
 
 use std::path::Path;
 
-use regex_lite::Regex;
-
-use super::match_cache::MatchCache;
-use super::{CollectError, Collector};
-use crate::config::{self, Config};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::filter::DeviceFilter;
 use crate::metrics::MetricWriter;
 use crate::read;
+
+const DEVICE_INCLUDE: Opt = Opt::new(
+    "device_include",
+    "collector.netdev.device-include",
+    Kind::Regex(None),
+    "Regexp of net devices to include (mutually exclusive to device-exclude).",
+)
+.deprecated(&["collector.netdev.device-whitelist"]);
+const DEVICE_EXCLUDE: Opt = Opt::new(
+    "device_exclude",
+    "collector.netdev.device-exclude",
+    Kind::Regex(None),
+    "Regexp of net devices to exclude (mutually exclusive to device-include).",
+)
+.deprecated(&["collector.netdev.device-blacklist"]);
+
+/// The `netdev` collector: `/proc/net/dev`.
+pub const SPEC: Spec = Spec {
+    name: "netdev",
+    default_enabled: true,
+    help: "/proc/net/dev",
+    options: &[DEVICE_INCLUDE, DEVICE_EXCLUDE],
+    filters: &[("device_exclude", "device_include")],
+    build: |ctx| Box::new(Netdev::new(ctx)),
+};
 
 /// Number of counter columns per `/proc/net/dev` line (8 receive, then 8 transmit).
 const COLUMNS: usize = 16;
@@ -92,38 +114,22 @@ const FAMILIES: [(&str, &str); COLUMNS] = [
 #[derive(Debug)]
 pub struct Netdev {
     file: read::KeptFile,
-    /// Devices matching this are skipped (`--collector.netdev.device-exclude`).
-    exclude: Option<Regex>,
-    /// When set, only matching devices are reported (`--collector.netdev.device-include`).
-    include: Option<Regex>,
-    /// The filters' answer per device name.
-    ignored: MatchCache,
+    /// `--collector.netdev.device-exclude` / `device-include`.
+    filter: DeviceFilter,
 }
 
 impl Netdev {
-    pub fn new(cfg: &Config) -> Self {
-        let c = &cfg.collectors.netdev;
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("net/dev")),
-            exclude: optional_regex(c.device_exclude.as_deref()),
-            include: optional_regex(c.device_include.as_deref()),
-            ignored: MatchCache::new(),
+            file: read::KeptFile::new(ctx.paths.procfs.join("net/dev")),
+            filter: ctx.filter(&DEVICE_EXCLUDE, &DEVICE_INCLUDE),
         }
     }
 
     /// node_exporter's `deviceFilter.ignored`: unanchored matches, as Go's `MatchString`.
     fn ignored(&self, device: &str) -> bool {
-        self.ignored.get(device, |device| {
-            self.exclude.as_ref().is_some_and(|re| re.is_match(device))
-                || self.include.as_ref().is_some_and(|re| !re.is_match(device))
-        })
+        self.filter.ignored(device)
     }
-}
-
-/// Compiles a filter flag; an empty pattern means "no filter", as in node_exporter's
-/// `newDeviceFilter` (an empty regex would otherwise match every device).
-fn optional_regex(re: Option<&str>) -> Option<Regex> {
-    re.filter(|s| !s.is_empty()).map(config::compile)
 }
 
 /// One `/proc/net/dev` line: the device name and its sixteen counters.
@@ -186,14 +192,21 @@ impl Collector for Netdev {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     const HEADER: &str = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n";
 
     fn collector(include: Option<&str>, exclude: Option<&str>) -> Netdev {
         let mut cfg = Config::default();
-        cfg.collectors.netdev.device_include = include.map(str::to_owned);
-        cfg.collectors.netdev.device_exclude = exclude.map(str::to_owned);
-        Netdev::new(&cfg)
+        for (flag, value) in [
+            ("collector.netdev.device-include", include),
+            ("collector.netdev.device-exclude", exclude),
+        ] {
+            if let Some(v) = value {
+                cfg.collectors.set_flag(flag, Some(v)).expect("valid flag");
+            }
+        }
+        Netdev::new(&cfg.context("netdev").expect("registered"))
     }
 
     #[test]
@@ -260,7 +273,9 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.procfs = "/nonexistent-procfs".into();
         let mut w = MetricWriter::new();
-        let err = Netdev::new(&cfg).collect(&mut w).expect_err("missing");
+        let err = Netdev::new(&cfg.context("netdev").expect("registered"))
+            .collect(&mut w)
+            .expect_err("missing");
         assert_eq!(
             err.to_string(),
             "read /nonexistent-procfs/net/dev: no such file or directory"

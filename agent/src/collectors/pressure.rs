@@ -5,10 +5,19 @@
 use std::io;
 use std::path::Path;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
+
+/// The `pressure` collector: `/proc/pressure/*`: pressure stall information.
+pub const SPEC: Spec = Spec {
+    name: "pressure",
+    default_enabled: true,
+    help: "/proc/pressure/*: pressure stall information",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Pressure::new(ctx)),
+};
 
 /// Reads `{procfs}/pressure/*`.
 #[derive(Debug)]
@@ -19,8 +28,8 @@ pub struct Pressure {
 }
 
 impl Pressure {
-    pub fn new(cfg: &Config) -> Self {
-        let dir = cfg.paths.procfs.join("pressure");
+    pub fn new(ctx: &Context) -> Self {
+        let dir = ctx.paths.procfs.join("pressure");
         Self {
             cpu: read::KeptFile::one_record(dir.join("cpu")),
             io: read::KeptFile::one_record(dir.join("io")),
@@ -49,7 +58,7 @@ fn read_totals(file: &read::KeptFile) -> Result<Totals, CollectError> {
             Err(CollectError::NoData(format!(
                 "pressure information is unavailable: {}: {}",
                 path.display(),
-                super::io_reason(&e)
+                crate::error::io_reason(&e)
             )))
         }
         Err(e) => Err(CollectError::io(path, e)),
@@ -143,6 +152,7 @@ impl Collector for Pressure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     #[test]
     fn parses_some_and_full() {
@@ -196,7 +206,7 @@ mod tests {
     fn pressure_in(dir: &Path) -> Pressure {
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.to_owned();
-        Pressure::new(&cfg)
+        Pressure::new(&cfg.context("pressure").expect("registered"))
     }
 
     #[test]

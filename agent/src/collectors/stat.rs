@@ -1,18 +1,27 @@
 //! `stat`: boot time, context switches, forks, interrupts and process counts from `/proc/stat`.
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
+
+/// The `stat` collector: `/proc/stat`: boot time, context switches, forks, interrupts, process counts.
+pub const SPEC: Spec = Spec {
+    name: "stat",
+    default_enabled: true,
+    help: "/proc/stat: boot time, context switches, forks, interrupts, process counts",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Stat::new(ctx)),
+};
 
 pub struct Stat {
     file: read::KeptFile,
 }
 
 impl Stat {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::one_record(cfg.paths.procfs.join("stat")),
+            file: read::KeptFile::one_record(ctx.paths.procfs.join("stat")),
         }
     }
 }

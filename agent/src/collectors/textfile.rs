@@ -14,22 +14,43 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{self, CollectError, Collector, Context, Opt, Spec};
+use crate::gonum;
 use crate::metrics::{self, MetricType, MetricWriter};
 
-/// Reads `*.prom` files from the configured directory at every scrape.
+const DIRECTORY: Opt = Opt::new(
+    "directory",
+    "collector.textfile.directory",
+    collector::Kind::Paths(&[]),
+    "Directory to read text files with metrics from, supports glob matching. (repeatable)",
+);
+
+/// The `textfile` collector: `*.prom` files written by cron jobs and scripts.
+pub const SPEC: Spec = Spec {
+    name: "textfile",
+    default_enabled: true,
+    help: "*.prom files in the textfile directories",
+    options: &[DIRECTORY],
+    filters: &[],
+    build: |ctx| Box::new(Textfile::new(ctx)),
+};
+
+/// Reads `*.prom` files from the configured directories at every scrape.
 #[derive(Debug)]
 pub struct Textfile {
-    /// `None` when no directory is configured: the collector then reports only
+    /// Empty when no directory is configured: the collector then reports only
     /// `node_textfile_scrape_error 0`, as node_exporter does.
-    dir: Option<PathBuf>,
+    dirs: Vec<PathBuf>,
 }
 
 impl Textfile {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            dir: cfg.collectors.textfile.directory.clone(),
+            dirs: ctx
+                .list(&DIRECTORY)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }
@@ -40,15 +61,16 @@ impl Collector for Textfile {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let Some(dir) = &self.dir else {
-            // node_exporter reports `node_textfile_scrape_error 0` without a directory as well,
-            // and kube-prometheus's NodeTextFileCollectorScrapeError alert queries that series.
-            Merged::default().write(out, &mut false);
-            return Ok(());
-        };
+        // Without a directory node_exporter still reports `node_textfile_scrape_error 0`, and
+        // kube-prometheus's NodeTextFileCollectorScrapeError alert queries that series.
         let mut errored = false;
         let mut merged = Merged::default();
-        for path in prom_files(dir, &mut errored) {
+        let files: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .flat_map(|dir| prom_files(dir, &mut errored))
+            .collect();
+        for path in files {
             match read_file(&path) {
                 Ok((text, mtime)) => match parse(&text) {
                     Ok(families) => match merged.add(&path, families, out, &mut errored) {
@@ -331,8 +353,8 @@ impl Parser {
             c.skip_blanks();
         }
         let token = c.take_until_blank();
-        let value =
-            parse_float(token).ok_or_else(|| format!("expected float as value, got {token:?}"))?;
+        let value = gonum::parse_float(token)
+            .ok_or_else(|| format!("expected float as value, got {token:?}"))?;
         if !c.at_end() {
             c.skip_blanks();
             let ts = c.take_until_blank();
@@ -514,7 +536,7 @@ fn read_labels(
         c.bump();
         let value = c.take_label_value()?;
         if special {
-            *bound = parse_float(&value).ok_or_else(|| {
+            *bound = gonum::parse_float(&value).ok_or_else(|| {
                 format!("expected float as value for {name:?} label, got {value:?}")
             })?;
         } else {
@@ -563,29 +585,6 @@ fn unescape_help(s: &str) -> Result<String, String> {
         }
     }
     Ok(out)
-}
-
-/// A sample value or `le`/`quantile` label as Go's `expfmt` parses it: `strconv.ParseFloat`
-/// (decimal, `Inf`/`Infinity`/`NaN` in any case, with sign) without hex floats or underscores,
-/// and with overflow (`1e400`) an error rather than infinity.
-fn parse_float(s: &str) -> Option<f64> {
-    if s.bytes()
-        .any(|b| matches!(b, b'p' | b'P' | b'_' | b'x' | b'X'))
-    {
-        return None;
-    }
-    // Go takes a sign before `Inf` but not before `NaN`.
-    if matches!(s.as_bytes(), [b'+' | b'-', b'n' | b'N', ..]) {
-        return None;
-    }
-    let v: f64 = s.parse().ok()?;
-    if v.is_infinite() {
-        let unsigned = s.trim_start_matches(['+', '-']);
-        if !unsigned.get(..3)?.eq_ignore_ascii_case("inf") {
-            return None;
-        }
-    }
-    Some(v)
 }
 
 /// A position in one line.
@@ -993,6 +992,7 @@ impl Lines<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn families(text: &str) -> Vec<Family> {
         parse(text).unwrap_or_else(|e| panic!("parse failed: {e:?}"))
@@ -1253,8 +1253,10 @@ mod tests {
 
     fn collect_dir(dir: &Path, out: &mut MetricWriter) -> String {
         let mut cfg = Config::default();
-        cfg.collectors.textfile.directory = Some(dir.to_owned());
-        Textfile::new(&cfg)
+        cfg.collectors
+            .set_flag("collector.textfile.directory", dir.to_str())
+            .expect("valid flag");
+        Textfile::new(&cfg.context("textfile").expect("registered"))
             .collect(out)
             .expect("textfile never fails");
         out.render_to_string()
@@ -1273,7 +1275,7 @@ mod tests {
     #[test]
     fn no_directory_reports_only_scrape_error() {
         let mut w = MetricWriter::new();
-        Textfile::new(&Config::default())
+        Textfile::new(&Config::default().context("textfile").expect("registered"))
             .collect(&mut w)
             .expect("success");
         assert_eq!(w.sample_count(), 1);

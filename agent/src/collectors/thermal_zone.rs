@@ -10,13 +10,22 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::netclass::{read_sysfs, SYSFS_READ_MAX};
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
+use crate::sysfs::{read_sysfs, SYSFS_READ_MAX};
 
 const ZONE_PREFIX: &str = "thermal_zone";
 const COOLING_PREFIX: &str = "cooling_device";
+
+/// The `thermal_zone` collector: `/sys/class/thermal`.
+pub const SPEC: Spec = Spec {
+    name: "thermal_zone",
+    default_enabled: true,
+    help: "/sys/class/thermal",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(ThermalZone::new(ctx)),
+};
 
 /// Reads `{sysfs}/class/thermal`.
 #[derive(Debug)]
@@ -42,9 +51,9 @@ struct Cooling {
 }
 
 impl ThermalZone {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            dir: cfg.paths.sysfs.join("class/thermal"),
+            dir: ctx.paths.sysfs.join("class/thermal"),
         }
     }
 
@@ -198,6 +207,7 @@ impl Collector for ThermalZone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn write(dir: &Path, files: &[(&str, &str)]) {
         std::fs::create_dir_all(dir).expect("mkdir");
@@ -210,7 +220,8 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.sysfs = sysfs.to_owned();
         let mut w = MetricWriter::new();
-        let res = ThermalZone::new(&cfg).collect(&mut w);
+        let res =
+            ThermalZone::new(&cfg.context("thermal_zone").expect("registered")).collect(&mut w);
         (res, w.render_to_string())
     }
 
@@ -231,7 +242,11 @@ mod tests {
 
     #[test]
     fn glob_needs_a_digit_and_sorts_by_name() {
-        let t = ThermalZone::new(&Config::default());
+        let t = ThermalZone::new(
+            &Config::default()
+                .context("thermal_zone")
+                .expect("registered"),
+        );
         let names: Vec<String> = [
             "thermal_zone10",
             "thermal_zone2",

@@ -10,10 +10,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
 use crate::read;
+
+/// The `time` collector: wall clock, time zone and clock sources.
+pub const SPEC: Spec = Spec {
+    name: "time",
+    default_enabled: true,
+    help: "wall clock, time zone and clock sources",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Time::new(ctx)),
+};
 
 /// Reads the clock at every scrape and `{sysfs}/devices/system/clocksource/clocksource*/`.
 #[derive(Debug)]
@@ -27,10 +36,10 @@ pub struct Time {
 }
 
 impl Time {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         let zoneinfo = std::env::var_os("ZONEINFO");
         Self {
-            clocksource_dir: cfg.paths.sysfs.join("devices/system/clocksource"),
+            clocksource_dir: ctx.paths.sysfs.join("devices/system/clocksource"),
             files: Mutex::new(HashMap::new()),
             utc: go_uses_utc(
                 std::env::var_os("TZ").as_deref(),
@@ -162,8 +171,9 @@ impl Collector for Time {
             ("UTC".to_owned(), 0)
         } else {
             let secs = libc::time_t::try_from(now.as_secs()).unwrap_or(libc::time_t::MAX);
-            local_zone(secs)
-                .map_err(|e| CollectError::Other(format!("localtime: {}", super::io_reason(&e))))?
+            local_zone(secs).map_err(|e| {
+                CollectError::Other(format!("localtime: {}", crate::error::io_reason(&e)))
+            })?
         };
         out.gauge(
             "node_time_zone_offset_seconds",
@@ -198,12 +208,13 @@ impl Collector for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
     use std::path::Path;
 
     fn fixture_time() -> Time {
         let mut cfg = Config::default();
         cfg.paths.sysfs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host/sys");
-        Time::new(&cfg)
+        Time::new(&cfg.context("time").expect("registered"))
     }
 
     #[test]
@@ -317,7 +328,9 @@ mod tests {
         let mut cfg = Config::default();
         cfg.paths.sysfs = "/nonexistent-sysfs".into();
         let mut w = MetricWriter::new();
-        Time::new(&cfg).collect(&mut w).expect("time");
+        Time::new(&cfg.context("time").expect("registered"))
+            .collect(&mut w)
+            .expect("time");
         assert_eq!(w.sample_count(), 2);
     }
 
@@ -329,7 +342,7 @@ mod tests {
         fs::write(cs.join("available_clocksource"), "tsc \n").expect("write");
         let mut cfg = Config::default();
         cfg.paths.sysfs = dir.path().to_owned();
-        let e = Time::new(&cfg)
+        let e = Time::new(&cfg.context("time").expect("registered"))
             .collect(&mut MetricWriter::new())
             .expect_err("no current_clocksource");
         assert!(

@@ -3,8 +3,7 @@
 
 use std::io;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::{MetricType, MetricWriter};
 
 /// adjtimex(2)'s return value when the clock is not synchronised (`TIME_ERROR`).
@@ -16,12 +15,22 @@ const MICROSECONDS: f64 = 1e6;
 /// `freq`, `ppsfreq` and `stabil` are in ppm with a 16-bit fractional part (see adjtimex(2)).
 const PPM16FRAC: f64 = 1_000_000.0 * 65536.0;
 
+/// The `timex` collector: adjtimex(2): NTP synchronisation state.
+pub const SPEC: Spec = Spec {
+    name: "timex",
+    default_enabled: true,
+    help: "adjtimex(2): NTP synchronisation state",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Timex::new(ctx)),
+};
+
 /// Calls adjtimex(2) with `modes = 0`, which only reads.
 #[derive(Debug)]
 pub struct Timex;
 
 impl Timex {
-    pub fn new(_cfg: &Config) -> Self {
+    pub fn new(_ctx: &Context) -> Self {
         Self
     }
 }
@@ -208,11 +217,11 @@ impl Collector for Timex {
         let r = adjtimex().map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 // e.g. a seccomp profile that refuses adjtimex even read-only.
-                CollectError::NoData(format!("adjtimex: {}", super::io_reason(&e)))
+                CollectError::NoData(format!("adjtimex: {}", crate::error::io_reason(&e)))
             } else {
                 CollectError::Other(format!(
                     "failed to retrieve adjtimex stats: {}",
-                    super::io_reason(&e)
+                    crate::error::io_reason(&e)
                 ))
             }
         })?;
@@ -224,6 +233,7 @@ impl Collector for Timex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn value(text: &str, name: &str) -> String {
         let prefix = format!("{name} ");
@@ -311,7 +321,7 @@ mod tests {
         }
         assert!(r.tick > 0, "tick {}", r.tick);
         let mut w = MetricWriter::new();
-        Timex::new(&Config::default())
+        Timex::new(&Config::default().context("timex").expect("registered"))
             .collect(&mut w)
             .expect("timex");
         let got = w.render_to_string();

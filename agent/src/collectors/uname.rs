@@ -3,16 +3,25 @@
 
 use std::io;
 
-use super::{CollectError, Collector};
-use crate::config::Config;
+use crate::collector::{CollectError, Collector, Context, Spec};
 use crate::metrics::MetricWriter;
+
+/// The `uname` collector: the uname(2) system call.
+pub const SPEC: Spec = Spec {
+    name: "uname",
+    default_enabled: true,
+    help: "the uname(2) system call",
+    options: &[],
+    filters: &[],
+    build: |ctx| Box::new(Uname::new(ctx)),
+};
 
 /// Calls uname(2) at every scrape: the host name can change while the agent runs.
 #[derive(Debug)]
 pub struct Uname;
 
 impl Uname {
-    pub fn new(_cfg: &Config) -> Self {
+    pub fn new(_ctx: &Context) -> Self {
         Self
     }
 }
@@ -76,8 +85,8 @@ impl Collector for Uname {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let u =
-            uname().map_err(|e| CollectError::Other(format!("uname: {}", super::io_reason(&e))))?;
+        let u = uname()
+            .map_err(|e| CollectError::Other(format!("uname: {}", crate::error::io_reason(&e))))?;
         out.gauge(
             "node_uname_info",
             "Labeled system information as provided by the uname system call.",
@@ -91,6 +100,7 @@ impl Collector for Uname {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn kernel_file(name: &str) -> String {
         let path = format!("/proc/sys/kernel/{name}");
@@ -113,7 +123,7 @@ mod tests {
     #[test]
     fn renders_one_info_sample_with_six_labels() {
         let mut w = MetricWriter::new();
-        Uname::new(&Config::default())
+        Uname::new(&Config::default().context("uname").expect("registered"))
             .collect(&mut w)
             .expect("uname");
         let got = w.render_to_string();

@@ -3,11 +3,28 @@
 
 use regex_lite::Regex;
 
-use super::match_cache::MatchCache;
-use super::{CollectError, Collector};
-use crate::config::{self, Config};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::config::matches_all;
+use crate::filter::MatchCache;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read;
+
+const FIELDS: Opt = Opt::new(
+    "fields",
+    "collector.vmstat.fields",
+    Kind::Regex(Some("^(oom_kill|pgpg|pswp|pg.*fault).*")),
+    "Regexp of fields to return for vmstat collector.",
+);
+
+/// The `vmstat` collector: the selected fields of `/proc/vmstat`.
+pub const SPEC: Spec = Spec {
+    name: "vmstat",
+    default_enabled: true,
+    help: "/proc/vmstat",
+    options: &[FIELDS],
+    filters: &[],
+    build: |ctx| Box::new(Vmstat::new(ctx)),
+};
 
 /// Reads `{procfs}/vmstat`.
 #[derive(Debug)]
@@ -20,10 +37,11 @@ pub struct Vmstat {
 }
 
 impl Vmstat {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(ctx: &Context) -> Self {
         Self {
-            file: read::KeptFile::new(cfg.paths.procfs.join("vmstat")),
-            fields: config::compile(&cfg.collectors.vmstat.fields),
+            file: read::KeptFile::new(ctx.paths.procfs.join("vmstat")),
+            // An empty pattern selects every field, as Go's empty regexp matches everything.
+            fields: ctx.regex(&FIELDS).unwrap_or_else(matches_all),
             selected: MatchCache::new(),
         }
     }
@@ -77,12 +95,15 @@ impl Collector for Vmstat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     fn vmstat(fields: &str) -> Vmstat {
         let mut cfg = Config::default();
         cfg.paths.procfs = "/proc-test".into();
-        cfg.collectors.vmstat.fields = fields.to_owned();
-        Vmstat::new(&cfg)
+        cfg.collectors
+            .set_flag("collector.vmstat.fields", Some(fields))
+            .expect("valid flag");
+        Vmstat::new(&cfg.context("vmstat").expect("registered"))
     }
 
     #[test]
@@ -90,7 +111,7 @@ mod tests {
         let text = "nr_free_pages 1000\npgpgin 3327425\npgpgout 12\npswpin 0\npgfault 8107069\n\
                     pgmajfault 2106\npgfree 5\noom_kill 1\nthp_fault_alloc 3\n";
         let mut w = MetricWriter::new();
-        vmstat(config::DEFAULT_VMSTAT_FIELDS)
+        vmstat("^(oom_kill|pgpg|pswp|pg.*fault).*")
             .write(text, &mut w)
             .expect("valid vmstat");
         let got = w.render_to_string();
@@ -127,7 +148,7 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_parse_errors() {
-        let v = vmstat(config::DEFAULT_VMSTAT_FIELDS);
+        let v = vmstat("^(oom_kill|pgpg|pswp|pg.*fault).*");
         let e = v
             .write("pgfault\n", &mut MetricWriter::new())
             .expect_err("missing value");
@@ -149,7 +170,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_io_error() {
-        let e = vmstat(config::DEFAULT_VMSTAT_FIELDS)
+        let e = vmstat("^(oom_kill|pgpg|pswp|pg.*fault).*")
             .collect(&mut MetricWriter::new())
             .expect_err("no such file");
         assert_eq!(

@@ -1,4 +1,6 @@
-//! `MatchCache`: remembered results of a name filter (regex include/exclude) per name.
+//! Name filters: `DeviceFilter`, node_exporter's `deviceFilter` (an exclude and an include
+//! pattern, matched unanchored as Go's `MatchString`), and `MatchCache`, the remembered
+//! answers of a filter per name.
 //!
 //! Filters run on the same names every scrape (about 170 `/proc/vmstat` fields, every mount
 //! point, disk and interface), and regex-lite's matcher costs about a microsecond per name. A
@@ -7,6 +9,38 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+
+use regex_lite::Regex;
+
+/// node_exporter's `deviceFilter`: a name is ignored when it matches `exclude` or does not
+/// match `include`; an unset (or empty) pattern filters nothing. Answers are cached per name.
+#[derive(Debug, Default)]
+pub struct DeviceFilter {
+    exclude: Option<Regex>,
+    include: Option<Regex>,
+    cache: MatchCache,
+}
+
+impl DeviceFilter {
+    pub fn new(exclude: Option<Regex>, include: Option<Regex>) -> Self {
+        Self {
+            exclude,
+            include,
+            cache: MatchCache::new(),
+        }
+    }
+
+    /// Whether `name` is filtered out.
+    pub fn ignored(&self, name: &str) -> bool {
+        if self.exclude.is_none() && self.include.is_none() {
+            return false;
+        }
+        self.cache.get(name, |name| {
+            self.exclude.as_ref().is_some_and(|re| re.is_match(name))
+                || self.include.as_ref().is_some_and(|re| !re.is_match(name))
+        })
+    }
+}
 
 /// Names remembered at most; past it the cache is emptied, so churning names (pod mounts,
 /// veth interfaces) cannot grow it without bound.

@@ -32,7 +32,7 @@ const IFINFOMSG_LEN: usize = 16;
 
 /// One interface as rtnetlink reports it. `None` where the kernel sent no such attribute.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub(super) struct Link {
+pub(crate) struct Link {
     pub index: i32,
     /// `ifi_flags`: `dev_get_flags()`, which differs from sysfs' `flags` (`dev->flags`) in
     /// IFF_RUNNING, IFF_LOWER_UP, IFF_DORMANT, IFF_PROMISC and IFF_ALLMULTI.
@@ -58,7 +58,7 @@ pub(super) struct Link {
 /// A NETLINK_ROUTE socket, opened on first use and kept; dropped after any error so the next
 /// dump starts on a fresh one.
 #[derive(Debug, Default)]
-pub(super) struct LinkDump {
+pub(crate) struct LinkDump {
     socket: Mutex<Option<Socket>>,
 }
 
@@ -75,12 +75,12 @@ struct Socket {
 const RECV_BUF: usize = 32 * 1024;
 
 impl LinkDump {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Every interface of this process' network namespace, in kernel order.
-    pub(super) fn links(&self) -> io::Result<Vec<Link>> {
+    pub(crate) fn links(&self) -> io::Result<Vec<Link>> {
         let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = Some(Socket {

@@ -6,9 +6,8 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 pub mod collectors;
 pub mod telemetry;
@@ -169,17 +168,12 @@ pub fn matches_all() -> regex_lite::Regex {
     regex_lite::Regex::new("").unwrap_or_else(|_| unreachable!("constant regex"))
 }
 
-/// Deserializes a duration written as `5s`, `250ms`, `1m30s`.
-pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| {
-        serde::de::Error::custom(format!("invalid duration {s:?}: {e} (want e.g. \"5s\")"))
-    })
-}
+pub use beacon_common::units::{duration, size};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn empty_config_is_default() {

@@ -57,6 +57,7 @@ impl Scraper {
             .set(1.0);
         // Registration only fails on duplicate names in this fresh registry: impossible here.
         let _ = registry.register(Box::new(build_info));
+        let _ = registry.register(Box::new(node_exporter_build_info()));
         Self {
             collectors,
             registry,
@@ -140,4 +141,34 @@ impl Scraper {
             tracing::warn!(error = %e, "encoding self-metrics failed");
         }
     }
+}
+
+/// `node_exporter_build_info`, as node_exporter's version collector (client_golang's
+/// `collectors/version`) reports it: dashboards such as kube-prometheus's "USE Method / Node"
+/// list their instances from this series. The labels are beacon-agent's own: its version, no
+/// Go toolchain (`goversion=""`), Go's names for this OS and architecture, and
+/// `tags="beacon-agent"` so a query can tell the two exporters apart.
+fn node_exporter_build_info() -> prometheus::Gauge {
+    let goarch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "x86" => "386",
+        "aarch64" => "arm64",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other,
+    };
+    let opts = prometheus::Opts::new(
+        "node_exporter_build_info",
+        "A metric with a constant '1' value labeled by version, revision, branch, goversion from which node_exporter was built, and the goos and goarch for the build.",
+    )
+    .const_label("version", env!("CARGO_PKG_VERSION"))
+    .const_label("revision", option_env!("BEACON_REVISION").unwrap_or("unknown"))
+    .const_label("branch", "")
+    .const_label("goversion", "")
+    .const_label("goos", std::env::consts::OS)
+    .const_label("goarch", goarch)
+    .const_label("tags", "beacon-agent");
+    let gauge = prometheus::Gauge::with_opts(opts).expect("static metric definition");
+    gauge.set(1.0);
+    gauge
 }

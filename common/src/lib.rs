@@ -1,6 +1,8 @@
 //! Code both Beacon daemons share: how an io::Error is phrased in messages, and how a config
 //! file's problems are reported (every problem, each with the path of its key).
 
+pub mod units;
+
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -160,7 +160,8 @@ pub struct Inbound {
     pub alertmanager: AlertmanagerInbound,
     /// `POST /webhooks/sentry` authentication.
     pub sentry: SentryInbound,
-    /// Largest accepted request body in bytes; larger bodies get 413.
+    /// Largest accepted request body (`1MiB` or a byte count); larger bodies get 413.
+    #[serde(deserialize_with = "size")]
     pub max_body_bytes: u64,
 }
 
@@ -1050,13 +1051,7 @@ fn inline_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::E
     Ok(Option::<String>::deserialize(d)?.map(Secret::new))
 }
 
-/// Deserializes a duration written as `30s`, `250ms`, `1m30s`.
-pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(|e| {
-        serde::de::Error::custom(format!("invalid duration {s:?}: {e} (want e.g. \"30s\")"))
-    })
-}
+pub use beacon_common::units::{duration, size};
 
 #[cfg(test)]
 mod tests {

@@ -54,7 +54,9 @@ impl Default for TelemetryConfig {
 pub struct SpoolConfig {
     /// Parent directory of the per-sink spools.
     pub dir: PathBuf,
-    /// Disk budget of each sink's spool; when full, the oldest points are dropped.
+    /// Disk budget of each sink's spool (`64MiB` or a byte count); when full, the oldest
+    /// points are dropped.
+    #[serde(deserialize_with = "super::size")]
     pub max_bytes: u64,
 }
 

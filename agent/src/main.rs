@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use beacon_agent::flags::CollectorFlags;
 use beacon_agent::{config, Config, Scraper};
+use beacon_common::logfmt::LogFormat;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -121,12 +122,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // node_exporter's log line formats (clap already restricted the value).
+    let format = LogFormat::parse(&cli.log_format).unwrap_or(LogFormat::Logfmt);
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                // Colours only on a terminal: container logs must stay plain text.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+                .event_format(format),
         )
         .with(filter)
         .init();

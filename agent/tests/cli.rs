@@ -145,3 +145,35 @@ fn example_telemetry_section_is_valid() {
     let t = cfg.telemetry.expect("telemetry section");
     assert!(t.mqtt.is_some() && t.influxdb.is_some());
 }
+
+#[test]
+fn log_lines_are_logfmt_by_default_and_json_on_request() {
+    // Asking for a collector beacon-agent lacks logs one warning: a line to look at.
+    let (out, _, stderr) = run(bin().args(["check-config", "--collector.wifi"]));
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr.lines().next().unwrap_or_default();
+    assert!(line.starts_with("time="), "{stderr}");
+    assert!(
+        line.contains(" level=WARN source=beacon_agent msg=\"node_exporter collectors requested but not available"),
+        "{stderr}"
+    );
+    let (out, _, stderr) =
+        run(bin().args(["check-config", "--collector.wifi", "--log.format=json"]));
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("{\"time\":\"") && line.ends_with('}'),
+        "{stderr}"
+    );
+    assert!(
+        line.contains(
+            ",\"level\":\"WARN\",\"source\":\"beacon_agent\",\"msg\":\"node_exporter collectors"
+        ),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(bin().args(["check-config", "--log.format=xml"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // node_exporter's --runtime.gomaxprocs is accepted.
+    let (out, _, stderr) = run(bin().args(["check-config", "--runtime.gomaxprocs=2"]));
+    assert!(out.status.success(), "{stderr}");
+}

@@ -1,6 +1,7 @@
 //! Code both Beacon daemons share: how an io::Error is phrased in messages, and how a config
 //! file's problems are reported (every problem, each with the path of its key).
 
+pub mod logfmt;
 pub mod units;
 
 use std::fmt;

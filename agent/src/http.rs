@@ -1,4 +1,5 @@
-//! The HTTP face of the agent: `/metrics`, `/healthz` and a landing page.
+//! The HTTP face of the agent: the metrics endpoint (`--web.telemetry-path`, default
+//! `/metrics`), `/healthz` and a landing page.
 //!
 //! Concurrent scrapes share one collection. A request is answered by a collection that started
 //! after the request arrived — never by older data — so two Prometheus servers scraping at the
@@ -12,6 +13,7 @@
 //! `mount_timeout`, once per newly hung mount; until then the runtime waits with it, and so
 //! would every scrape, which shares the collection anyway.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -22,6 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
+use crate::config::web::WebSettings;
 use crate::scrape::Scraper;
 
 /// Content type of Prometheus text format 0.0.4.
@@ -43,28 +46,66 @@ struct Shared {
     /// One deflate state for every scrape: allocating it afresh each time (a few hundred KiB,
     /// mapped and unmapped by malloc) cost more CPU than compressing.
     deflate: std::sync::Mutex<flate2::Compress>,
+    /// Scrapes being answered now, and the most allowed (`--web.max-requests`; 0: no limit).
+    in_flight: AtomicUsize,
+    max_requests: usize,
 }
 
-/// The HTTP application.
+/// The HTTP application with node_exporter's defaults.
 pub fn app(scraper: Arc<Scraper>) -> Router {
+    app_with(scraper, &WebSettings::default())
+}
+
+/// The HTTP application for the `web:` settings (path and request limit).
+pub fn app_with(scraper: Arc<Scraper>, web: &WebSettings) -> Router {
     let shared = Arc::new(Shared {
         scraper,
         latest: tokio::sync::Mutex::new(None),
         deflate: std::sync::Mutex::new(flate2::Compress::new(flate2::Compression::fast(), false)),
+        in_flight: AtomicUsize::new(0),
+        max_requests: web.max_requests,
     });
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/", get(landing))
-        .with_state(shared)
+    let path = web.telemetry_path.as_str();
+    let mut router = Router::new()
+        .route(path, get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }));
+    // As node_exporter: no landing page when the metrics are served at `/`.
+    if path != "/" {
+        let page = Bytes::from(landing_page(path));
+        router = router.route("/", get(move || async move { Html(page.clone()) }));
+    }
+    router.with_state(shared)
 }
 
-async fn landing() -> Html<&'static str> {
-    Html(concat!(
-        "<html><head><title>beacon-agent</title></head><body><h1>beacon-agent ",
+fn landing_page(metrics_path: &str) -> String {
+    let href = metrics_path
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    format!(
+        "<html><head><title>beacon-agent</title></head><body><h1>beacon-agent {}</h1><p><a href=\"{href}\">Metrics</a></p></body></html>\n",
         env!("CARGO_PKG_VERSION"),
-        "</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n"
-    ))
+    )
+}
+
+/// One scrape's place under `--web.max-requests`, given back on drop.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Shared {
+    /// A place for one more scrape, or `None` when `max_requests` are being answered (promhttp's
+    /// `MaxRequestsInFlight`: the request is refused at once, never queued).
+    fn slot(&self) -> Option<Slot<'_>> {
+        let n = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot(&self.in_flight);
+        (self.max_requests == 0 || n < self.max_requests).then_some(slot)
+    }
 }
 
 /// Whether the client accepts gzip (Prometheus sends `Accept-Encoding: gzip`).
@@ -143,6 +184,26 @@ fn gzip(deflate: &mut flate2::Compress, text: &[u8]) -> Result<Bytes, String> {
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let arrival = Instant::now();
+    let Some(_slot) = shared.slot() else {
+        // promhttp's answer, word for word (Go's http.Error adds the newline and headers).
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Limit of concurrent requests reached ({}), try again later.\n",
+                shared.max_requests
+            ),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        return r;
+    };
     let want_gzip = accepts_gzip(&headers);
     let c = collection(&shared, arrival).await;
     let mut resp = if want_gzip {

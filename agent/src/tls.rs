@@ -408,8 +408,8 @@ impl axum::serve::Listener for TlsListener {
             match self.web.current() {
                 Ok(c) => match &c.tls {
                     Some(cfg) => {
-                        let accept = tokio_rustls::TlsAcceptor::from(cfg.clone()).accept(stream);
-                        return (LazyTls::Handshaking(Box::new(accept)), addr);
+                        let acceptor = tokio_rustls::TlsAcceptor::from(cfg.clone());
+                        return (LazyTls::Start(Some((stream, acceptor))), addr);
                     }
                     None => {
                         tracing::warn!(client = %addr, "TLS connection refused: the web config no longer configures TLS")
@@ -429,6 +429,8 @@ impl axum::serve::Listener for TlsListener {
 
 /// A server-side TLS stream whose handshake runs on first use, in the connection's task.
 pub enum LazyTls {
+    /// Nothing read yet: is it TLS at all?
+    Start(Option<(TcpStream, tokio_rustls::TlsAcceptor)>),
     Handshaking(Box<tokio_rustls::Accept<TcpStream>>),
     Ready(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     Failed,
@@ -440,6 +442,39 @@ impl LazyTls {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<TcpStream>>> {
+        if let LazyTls::Start(start) = self {
+            let Some((stream, _)) = start.as_ref() else {
+                return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
+            };
+            let mut head = [0u8; 5];
+            let mut buf = ReadBuf::new(&mut head);
+            if stream.poll_peek(cx, &mut buf)?.is_pending() {
+                return Poll::Pending;
+            }
+            if looks_like_http(buf.filled()) {
+                // What Go's net/http answers, so an operator who forgot `https://` is told.
+                // The request is read first: closing a socket with unread data resets the
+                // connection, and the reset can discard the answer before the client reads it.
+                let mut sink = [0u8; 4096];
+                for _ in 0..16 {
+                    match stream.try_read(&mut sink) {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
+                let _ = stream.try_write(
+                    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+                );
+                *self = LazyTls::Failed;
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "plain HTTP request on the TLS port",
+                )));
+            }
+            if let Some((stream, acceptor)) = start.take() {
+                *self = LazyTls::Handshaking(Box::new(acceptor.accept(stream)));
+            }
+        }
         if let LazyTls::Handshaking(accept) = self {
             match Pin::new(&mut **accept).poll(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -461,6 +496,11 @@ impl LazyTls {
             ))),
         }
     }
+}
+
+/// Go's `tlsRecordHeaderLooksLikeHTTP`: the first five bytes of an HTTP request, not a TLS record.
+fn looks_like_http(head: &[u8]) -> bool {
+    matches!(head, b"GET /" | b"HEAD " | b"POST " | b"PUT /" | b"OPTIO")
 }
 
 impl AsyncRead for LazyTls {

@@ -255,6 +255,56 @@ mod tests {
         assert!(!accepts_gzip(&h));
     }
 
+    #[tokio::test]
+    async fn over_max_requests_is_answered_503_as_promhttp_does() {
+        let shared = Arc::new(Shared {
+            scraper: Arc::new(Scraper::new(&crate::Config::default())),
+            latest: tokio::sync::Mutex::new(None),
+            deflate: std::sync::Mutex::new(flate2::Compress::new(
+                flate2::Compression::fast(),
+                false,
+            )),
+            in_flight: AtomicUsize::new(0),
+            max_requests: 2,
+        });
+        let first = shared.slot().expect("first of two");
+        let second = shared.slot().expect("second of two");
+        let r = metrics(State(shared.clone()), HeaderMap::new()).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(r.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(
+            &body[..],
+            b"Limit of concurrent requests reached (2), try again later.\n"
+        );
+        drop(first);
+        let r = metrics(State(shared.clone()), HeaderMap::new()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        drop(second);
+        assert_eq!(
+            shared.in_flight.load(Ordering::Relaxed),
+            0,
+            "slots given back"
+        );
+    }
+
+    #[test]
+    fn no_limit_with_max_requests_0() {
+        let shared = Shared {
+            scraper: Arc::new(Scraper::new(&crate::Config::default())),
+            latest: tokio::sync::Mutex::new(None),
+            deflate: std::sync::Mutex::new(flate2::Compress::new(
+                flate2::Compression::fast(),
+                false,
+            )),
+            in_flight: AtomicUsize::new(0),
+            max_requests: 0,
+        };
+        let slots: Vec<_> = (0..100).map(|_| shared.slot().expect("slot")).collect();
+        assert_eq!(slots.len(), 100);
+    }
+
     #[test]
     fn gzip_round_trips_and_the_state_is_reused() {
         use std::io::Read as _;

@@ -36,6 +36,9 @@ struct Collection {
     text: Bytes,
     /// The gzip form, made on first request for it.
     gzip: OnceLock<Result<Bytes, String>>,
+    /// The OpenMetrics form and its gzip form, made on first request for them.
+    openmetrics: OnceLock<Bytes>,
+    openmetrics_gzip: OnceLock<Result<Bytes, String>>,
 }
 
 /// State behind the routes.
@@ -49,6 +52,8 @@ struct Shared {
     /// Scrapes being answered now, and the most allowed (`--web.max-requests`; 0: no limit).
     in_flight: AtomicUsize,
     max_requests: usize,
+    /// Whether OpenMetrics is offered (`web.openmetrics`).
+    openmetrics: bool,
 }
 
 /// The HTTP application with node_exporter's defaults.
@@ -64,6 +69,7 @@ pub fn app_with(scraper: Arc<Scraper>, web: &WebSettings) -> Router {
         deflate: std::sync::Mutex::new(flate2::Compress::new(flate2::Compression::fast(), false)),
         in_flight: AtomicUsize::new(0),
         max_requests: web.max_requests,
+        openmetrics: web.openmetrics,
     });
     let path = web.telemetry_path.as_str();
     let mut router = Router::new()
@@ -145,6 +151,8 @@ async fn collection(shared: &Shared, arrival: Instant) -> Arc<Collection> {
         started,
         text: Bytes::from(text),
         gzip: OnceLock::new(),
+        openmetrics: OnceLock::new(),
+        openmetrics_gzip: OnceLock::new(),
     });
     *latest = Some(c.clone());
     c
@@ -205,11 +213,29 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         return r;
     };
     let want_gzip = accepts_gzip(&headers);
+    // Without `web.openmetrics` the Accept header is not even read: node_exporter's answer.
+    let format = if shared.openmetrics {
+        negotiate(&headers)
+    } else {
+        Format::Text
+    };
     let c = collection(&shared, arrival).await;
+    let (body, gz_cell) = match format {
+        Format::Text => (&c.text, &c.gzip),
+        Format::OpenMetrics1 | Format::OpenMetrics0 => (
+            c.openmetrics.get_or_init(|| {
+                let text = std::str::from_utf8(&c.text).unwrap_or_default();
+                let mut om = String::new();
+                crate::metrics::text_to_openmetrics(text, &mut om);
+                Bytes::from(om)
+            }),
+            &c.openmetrics_gzip,
+        ),
+    };
     let mut resp = if want_gzip {
-        let compressed = c.gzip.get_or_init(|| {
+        let compressed = gz_cell.get_or_init(|| {
             let mut deflate = shared.deflate.lock().unwrap_or_else(|p| p.into_inner());
-            gzip(&mut deflate, &c.text)
+            gzip(&mut deflate, body)
         });
         match compressed {
             Ok(bytes) => {
@@ -228,16 +254,157 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
             }
         }
     } else {
-        c.text.clone().into_response()
+        body.clone().into_response()
     };
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     resp
+}
+
+/// The exposition formats the agent serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0.
+    OpenMetrics1,
+    /// OpenMetrics 0.0.1 (the same text; Prometheus before 2.x's OpenMetrics 1.0 asked for it).
+    OpenMetrics0,
+}
+
+impl Format {
+    /// The `Content-Type` promhttp sends for it.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_FORMAT,
+            Format::OpenMetrics1 => crate::metrics::OPENMETRICS_FORMAT,
+            Format::OpenMetrics0 => "application/openmetrics-text; version=0.0.1; charset=utf-8",
+        }
+    }
+
+    /// Type, subtype and version, as `expfmt.matchFormat` compares them.
+    fn media(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Format::Text => ("text", "plain", "0.0.4"),
+            Format::OpenMetrics1 => ("application", "openmetrics-text", "1.0.0"),
+            Format::OpenMetrics0 => ("application", "openmetrics-text", "0.0.1"),
+        }
+    }
+}
+
+/// prometheus/common's `NegotiateIncludingOpenMetrics` without the protobuf formats: the Accept
+/// entries by falling `q` (concrete types before wildcards, as goautoneg sorts them), each
+/// compared with OpenMetrics 1.0.0, 0.0.1 and text 0.0.4 in that order by type, subtype and
+/// `version` (defaulting to 0.0.1 for OpenMetrics and 0.0.4 for text); text when none matches.
+pub fn negotiate(headers: &HeaderMap) -> Format {
+    struct Accept<'a> {
+        ty: &'a str,
+        sub: &'a str,
+        version: Option<&'a str>,
+        q: f32,
+    }
+    let mut accepts: Vec<Accept<'_>> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| {
+            let mut params = part.split(';');
+            let (ty, sub) = params.next()?.trim().split_once('/')?;
+            let mut a = Accept {
+                ty: ty.trim(),
+                sub: sub.trim(),
+                version: None,
+                q: 1.0,
+            };
+            for p in params {
+                match p.trim().split_once('=') {
+                    Some(("q", q)) => a.q = q.trim().parse().unwrap_or(0.0),
+                    Some(("version", v)) => a.version = Some(v.trim().trim_matches('"')),
+                    _ => {}
+                }
+            }
+            (a.q > 0.0).then_some(a)
+        })
+        .collect();
+    accepts.sort_by(|a, b| {
+        b.q.total_cmp(&a.q)
+            .then((a.ty == "*").cmp(&(b.ty == "*")))
+            .then((a.sub == "*").cmp(&(b.sub == "*")))
+    });
+    for a in &accepts {
+        for f in [Format::OpenMetrics1, Format::OpenMetrics0, Format::Text] {
+            let (ty, sub, version) = f.media();
+            if a.ty == "*" && a.sub == "*" {
+                return f;
+            }
+            if (a.ty != "*" && !a.ty.eq_ignore_ascii_case(ty))
+                || (a.sub != "*" && !a.sub.eq_ignore_ascii_case(sub))
+            {
+                continue;
+            }
+            let default = if a.ty.eq_ignore_ascii_case(ty) && a.sub.eq_ignore_ascii_case(sub) {
+                Some(version_default(f))
+            } else {
+                None
+            };
+            if a.version.or(default) == Some(version) {
+                return f;
+            }
+        }
+    }
+    Format::Text
+}
+
+fn version_default(f: Format) -> &'static str {
+    match f {
+        Format::Text => "0.0.4",
+        Format::OpenMetrics1 | Format::OpenMetrics0 => "0.0.1",
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_negotiation_as_prometheus_asks() {
+        let accept = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, HeaderValue::from_static(v));
+            negotiate(&h)
+        };
+        // Prometheus 2.x's default scrape Accept header.
+        assert_eq!(
+            accept("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+            Format::OpenMetrics1
+        );
+        // Prometheus 3.x's.
+        assert_eq!(
+            accept("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"),
+            Format::OpenMetrics1
+        );
+        // Text preferred by q, whatever the order.
+        assert_eq!(
+            accept(
+                "application/openmetrics-text;version=1.0.0;q=0.2,text/plain;version=0.0.4;q=0.9"
+            ),
+            Format::Text
+        );
+        assert_eq!(
+            accept("application/openmetrics-text;q=0.9"),
+            Format::OpenMetrics0
+        );
+        // Protobuf only (not served): text, promhttp's fallback.
+        assert_eq!(
+            accept("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"),
+            Format::Text
+        );
+        assert_eq!(accept("text/plain;version=1.0.0"), Format::Text);
+        assert_eq!(negotiate(&HeaderMap::new()), Format::Text);
+    }
 
     #[test]
     fn gzip_negotiation() {
@@ -266,6 +433,7 @@ mod tests {
             )),
             in_flight: AtomicUsize::new(0),
             max_requests: 2,
+            openmetrics: false,
         });
         let first = shared.slot().expect("first of two");
         let second = shared.slot().expect("second of two");
@@ -300,6 +468,7 @@ mod tests {
             )),
             in_flight: AtomicUsize::new(0),
             max_requests: 0,
+            openmetrics: false,
         };
         let slots: Vec<_> = (0..100).map(|_| shared.slot().expect("slot")).collect();
         assert_eq!(slots.len(), 100);

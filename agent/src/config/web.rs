@@ -25,6 +25,10 @@ pub struct WebSettings {
     /// Serve on the sockets systemd passes (socket activation) instead of `listen`
     /// (`--web.systemd-socket`).
     pub systemd_socket: bool,
+    /// Answer OpenMetrics 1.0.0 to scrapers that prefer it (Prometheus does). Off by default,
+    /// as in node_exporter, whose promhttp handler leaves `EnableOpenMetrics` unset and so
+    /// always serves text format 0.0.4; there is no node_exporter flag for it.
+    pub openmetrics: bool,
 }
 
 impl Default for WebSettings {
@@ -35,6 +39,7 @@ impl Default for WebSettings {
             disable_exporter_metrics: false,
             max_requests: DEFAULT_MAX_REQUESTS,
             systemd_socket: false,
+            openmetrics: false,
         }
     }
 }

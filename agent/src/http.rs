@@ -24,7 +24,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::config::web::WebSettings;
 use crate::scrape::Scraper;
 
 /// Content type of Prometheus text format 0.0.4.
@@ -54,15 +53,21 @@ struct Shared {
     max_requests: usize,
     /// Whether OpenMetrics is offered (`web.openmetrics`).
     openmetrics: bool,
+    /// The config the scraper was built from, for `collect[]`/`exclude[]` scrapers.
+    config: crate::Config,
+    /// Scrapers for `collect[]`/`exclude[]` filters, by sorted collector list.
+    filtered: std::sync::Mutex<std::collections::HashMap<Vec<&'static str>, Arc<Scraper>>>,
 }
 
 /// The HTTP application with node_exporter's defaults.
 pub fn app(scraper: Arc<Scraper>) -> Router {
-    app_with(scraper, &WebSettings::default())
+    app_with(scraper, &crate::Config::default())
 }
 
-/// The HTTP application for the `web:` settings (path and request limit).
-pub fn app_with(scraper: Arc<Scraper>, web: &WebSettings) -> Router {
+/// The HTTP application for `cfg`, the config `scraper` was built from (its `web:` settings:
+/// path, request limit, OpenMetrics; its collectors for `collect[]`/`exclude[]`).
+pub fn app_with(scraper: Arc<Scraper>, cfg: &crate::Config) -> Router {
+    let web = &cfg.web;
     let shared = Arc::new(Shared {
         scraper,
         latest: tokio::sync::Mutex::new(None),
@@ -70,6 +75,8 @@ pub fn app_with(scraper: Arc<Scraper>, web: &WebSettings) -> Router {
         in_flight: AtomicUsize::new(0),
         max_requests: web.max_requests,
         openmetrics: web.openmetrics,
+        config: cfg.clone(),
+        filtered: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     let path = web.telemetry_path.as_str();
     let mut router = Router::new()
@@ -190,7 +197,11 @@ fn gzip(deflate: &mut flate2::Compress, text: &[u8]) -> Result<Bytes, String> {
     Ok(Bytes::from(out))
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(shared): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     let arrival = Instant::now();
     let Some(_slot) = shared.slot() else {
         // promhttp's answer, word for word (Go's http.Error adds the newline and headers).
@@ -219,7 +230,21 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     } else {
         Format::Text
     };
-    let c = collection(&shared, arrival).await;
+    let c = match uri.query() {
+        None => collection(&shared, arrival).await,
+        // node_exporter's `collect[]`/`exclude[]`: a scrape of some collectors only.
+        Some(q) => match filtered(&shared, q) {
+            Ok(None) => collection(&shared, arrival).await,
+            Ok(Some(scraper)) => Arc::new(Collection {
+                started: arrival,
+                text: Bytes::from(scraper.scrape()),
+                gzip: OnceLock::new(),
+                openmetrics: OnceLock::new(),
+                openmetrics_gzip: OnceLock::new(),
+            }),
+            Err(msg) => return (StatusCode::BAD_REQUEST, msg).into_response(),
+        },
+    };
     let (body, gz_cell) = match format {
         Format::Text => (&c.text, &c.gzip),
         Format::OpenMetrics1 | Format::OpenMetrics0 => (
@@ -261,6 +286,104 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         HeaderValue::from_static(format.content_type()),
     );
     resp
+}
+
+/// The scraper for a `collect[]`/`exclude[]` query, as node_exporter's handler builds a filtered
+/// collector on the fly: `None` without either parameter; its 400 text for both at once, or
+/// for a `collect[]` name that is not an enabled collector. Filtered scrapers are kept (a few;
+/// a Prometheus job sends the same filter every time), so building one is paid once.
+fn filtered(shared: &Shared, query: &str) -> Result<Option<Arc<Scraper>>, String> {
+    let mut collect = Vec::new();
+    let mut exclude = Vec::new();
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match percent_decode(k).as_str() {
+            "collect[]" => collect.push(percent_decode(v)),
+            "exclude[]" => exclude.push(percent_decode(v)),
+            _ => {}
+        }
+    }
+    if collect.is_empty() && exclude.is_empty() {
+        return Ok(None);
+    }
+    if !collect.is_empty() && !exclude.is_empty() {
+        return Err("Combined collect and exclude queries are not allowed.".to_owned());
+    }
+    let enabled = shared.scraper.collector_names();
+    let mut keep: Vec<&'static str> = if collect.is_empty() {
+        enabled
+            .iter()
+            .copied()
+            .filter(|c| !exclude.iter().any(|e| e == c))
+            .collect()
+    } else {
+        let mut keep = Vec::new();
+        for c in &collect {
+            let why = match enabled.iter().find(|e| *e == c) {
+                Some(name) => {
+                    keep.push(*name);
+                    continue;
+                }
+                None if crate::collectors::names().any(|n| n == c) => "disabled collector",
+                None => "missing collector",
+            };
+            return Err(format!(
+                "Couldn't create filtered metrics handler: couldn't create collector: {why}: {c}"
+            ));
+        }
+        keep
+    };
+    keep.sort_unstable();
+    keep.dedup();
+    let mut cache = shared.filtered.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = cache.get(&keep) {
+        return Ok(Some(s.clone()));
+    }
+    let mut cfg = shared.config.clone();
+    for name in crate::collectors::names() {
+        if let Some(on) = cfg.collectors.enabled_mut(name) {
+            *on = keep.contains(&name);
+        }
+    }
+    let scraper = Arc::new(Scraper::new(&cfg));
+    if cache.len() >= FILTERED_KEPT {
+        // Arbitrary eviction: more distinct filters than this is not a steady state.
+        if let Some(k) = cache.keys().next().cloned() {
+            cache.remove(&k);
+        }
+    }
+    cache.insert(keep, scraper.clone());
+    Ok(Some(scraper))
+}
+
+/// How many filtered scrapers are kept.
+const FILTERED_KEPT: usize = 8;
+
+/// `application/x-www-form-urlencoded` decoding of one key or value (`+` is a space).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The exposition formats the agent serves.
@@ -434,10 +557,17 @@ mod tests {
             in_flight: AtomicUsize::new(0),
             max_requests: 2,
             openmetrics: false,
+            config: crate::Config::default(),
+            filtered: Default::default(),
         });
         let first = shared.slot().expect("first of two");
         let second = shared.slot().expect("second of two");
-        let r = metrics(State(shared.clone()), HeaderMap::new()).await;
+        let r = metrics(
+            State(shared.clone()),
+            "/metrics".parse().expect("uri"),
+            HeaderMap::new(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = axum::body::to_bytes(r.into_body(), 1024)
             .await
@@ -447,7 +577,12 @@ mod tests {
             b"Limit of concurrent requests reached (2), try again later.\n"
         );
         drop(first);
-        let r = metrics(State(shared.clone()), HeaderMap::new()).await;
+        let r = metrics(
+            State(shared.clone()),
+            "/metrics".parse().expect("uri"),
+            HeaderMap::new(),
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK);
         drop(second);
         assert_eq!(
@@ -469,6 +604,8 @@ mod tests {
             in_flight: AtomicUsize::new(0),
             max_requests: 0,
             openmetrics: false,
+            config: crate::Config::default(),
+            filtered: Default::default(),
         };
         let slots: Vec<_> = (0..100).map(|_| shared.slot().expect("slot")).collect();
         assert_eq!(slots.len(), 100);

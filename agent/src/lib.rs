@@ -54,7 +54,7 @@ pub async fn run_on(
         None => false,
     };
     let scraper = Arc::new(Scraper::new(&cfg));
-    let mut router = app_with(scraper.clone(), &cfg.web);
+    let mut router = app_with(scraper.clone(), &cfg);
     if let Some(w) = &web {
         router = router.layer(axum::middleware::from_fn_with_state(
             web::WebLayer::new(w.clone())?,

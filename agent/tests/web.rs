@@ -259,3 +259,69 @@ fn a_bad_web_config_is_refused_with_its_path_and_keeps_secrets() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("SECRET"), "{stderr}");
 }
+
+#[test]
+fn collect_and_exclude_query_parameters_filter_collectors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "agent.yaml",
+        "collectors:\n  hwmon: {enabled: false}\n",
+    );
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut agent = start(bin().args([
+        "--config",
+        &cfg.display().to_string(),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+    ]));
+    wait_up(&mut agent, addr);
+    let successes = |body: &str| -> Vec<String> {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("node_scrape_collector_success{collector=\""))
+            .filter_map(|l| l.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let (status, body) =
+        get(addr, "/metrics?collect[]=loadavg&collect%5B%5D=stat").expect("collect");
+    assert_eq!(status, 200);
+    assert_eq!(successes(&body), ["loadavg", "stat"]);
+    assert!(body.contains("\nnode_load1 ") && body.contains("\nnode_boot_time_seconds "));
+    assert!(!body.contains("node_cpu_seconds_total"));
+    // What is not a collector's stays: the agent's own metrics.
+    assert!(body.contains("\nprocess_resident_memory_bytes "));
+
+    let (status, body) = get(addr, "/metrics?exclude[]=cpu").expect("exclude");
+    assert_eq!(status, 200);
+    let kept = successes(&body);
+    assert!(
+        !kept.contains(&"cpu".to_owned()) && kept.contains(&"loadavg".to_owned()),
+        "{kept:?}"
+    );
+    assert!(!body.contains("node_cpu_seconds_total"));
+
+    for (query, answer) in [
+        (
+            "collect[]=cpu&exclude[]=stat",
+            "Combined collect and exclude queries are not allowed.",
+        ),
+        (
+            "collect[]=nope",
+            "Couldn't create filtered metrics handler: couldn't create collector: missing collector: nope",
+        ),
+        (
+            "collect[]=hwmon",
+            "Couldn't create filtered metrics handler: couldn't create collector: disabled collector: hwmon",
+        ),
+    ] {
+        let (status, body) = get(addr, &format!("/metrics?{query}")).expect(query);
+        assert_eq!(status, 400, "{query}");
+        assert!(body.ends_with(answer), "{query}: {body}");
+    }
+    // Other query parameters change nothing.
+    let (status, body) = get(addr, "/metrics?foo=bar").expect("unfiltered");
+    assert_eq!(status, 200);
+    assert!(successes(&body).len() > 5);
+}

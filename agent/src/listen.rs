@@ -200,14 +200,20 @@ pub fn systemd_listeners() -> anyhow::Result<Vec<tokio::net::TcpListener>> {
     }
     let mut out = Vec::new();
     for fd in FIRST_FD..FIRST_FD + n {
-        // SAFETY: with LISTEN_PID naming this process, systemd hands it descriptors 3..3+n;
-        // nothing else in the process owns them and each is taken exactly once.
-        let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
-        let sock = socket2::SockRef::from(&std_listener);
-        if !sock.is_listener().unwrap_or(false) || std_listener.local_addr().is_err() {
+        // Checked while only borrowed: taking ownership of a descriptor that is not open (or
+        // not a socket) and dropping it would close something that is not ours.
+        // SAFETY: the borrow lives only for these checks, and fd is not closed meanwhile.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let sock = socket2::SockRef::from(&borrowed);
+        if !sock.is_listener().unwrap_or(false)
+            || !sock.local_addr().is_ok_and(|a| a.is_ipv4() || a.is_ipv6())
+        {
             anyhow::bail!("socket activation file descriptor {fd} is not a listening TCP socket");
         }
         sock.set_cloexec(true)?;
+        // SAFETY: with LISTEN_PID naming this process, systemd hands it descriptors 3..3+n;
+        // nothing else in the process owns them, and each is taken exactly once.
+        let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
         std_listener.set_nonblocking(true)?;
         out.push(tokio::net::TcpListener::from_std(std_listener)?);
     }

@@ -33,14 +33,16 @@ struct Cli {
     #[arg(long = "web.telemetry-path", global = true, value_name = "PATH")]
     telemetry_path: Option<String>,
     /// Leave out the metrics about the agent itself (process_*).
-    #[arg(long = "web.disable-exporter-metrics", global = true)]
-    disable_exporter_metrics: bool,
+    #[arg(long = "web.disable-exporter-metrics", global = true, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    disable_exporter_metrics: Option<bool>,
     /// Most scrapes answered at once; more get 503. 0: no limit (default 40).
     #[arg(long = "web.max-requests", global = true, value_name = "N")]
     max_requests: Option<usize>,
     /// Serve on the sockets systemd passes instead of listening (socket activation).
-    #[arg(long = "web.systemd-socket", global = true)]
-    systemd_socket: bool,
+    #[arg(long = "web.systemd-socket", global = true, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    systemd_socket: Option<bool>,
     /// procfs mount point (overrides `paths.procfs`).
     #[arg(long = "path.procfs", global = true, value_name = "DIR")]
     procfs: Option<PathBuf>,
@@ -90,11 +92,15 @@ impl Cli {
         if let Some(p) = &self.telemetry_path {
             cfg.web.telemetry_path = p.clone();
         }
-        cfg.web.disable_exporter_metrics |= self.disable_exporter_metrics;
+        if let Some(b) = self.disable_exporter_metrics {
+            cfg.web.disable_exporter_metrics = b;
+        }
         if let Some(n) = self.max_requests {
             cfg.web.max_requests = n;
         }
-        cfg.web.systemd_socket |= self.systemd_socket;
+        if let Some(b) = self.systemd_socket {
+            cfg.web.systemd_socket = b;
+        }
         if let Some(p) = &self.procfs {
             cfg.paths.procfs = p.clone();
         }

@@ -411,6 +411,8 @@ pub struct Reloader {
 
 #[derive(Debug)]
 struct Loaded {
+    /// The config file and the files it named when last read, and their stamps then.
+    files: Vec<PathBuf>,
     stamp: Vec<Stamp>,
     current: Result<Arc<Current>, String>,
 }
@@ -422,6 +424,8 @@ pub struct Current {
     /// The rustls config when `config.tls` is set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
+
+type LoadResult = Result<Arc<Current>, WebConfigError>;
 
 /// What identifies a file's version: modification and change times, size, inode.
 type Stamp = Option<(std::time::SystemTime, u64, u64, i64, i64)>;
@@ -441,32 +445,33 @@ fn stamp(p: &Path) -> Stamp {
 impl Reloader {
     /// Loads the file; an error here stops the agent from starting.
     pub fn new(path: &Path) -> Result<Reloader, WebConfigError> {
-        let (stamp, current) = Self::load(path);
+        let (files, stamp, current) = Self::load(path);
         let current = current?;
         Ok(Reloader {
             path: path.to_owned(),
             state: Mutex::new(Loaded {
+                files,
                 stamp,
                 current: Ok(current),
             }),
         })
     }
 
-    fn load(path: &Path) -> (Vec<Stamp>, Result<Arc<Current>, WebConfigError>) {
+    fn load(path: &Path) -> (Vec<PathBuf>, Vec<Stamp>, LoadResult) {
         // Stamp before reading, so a write during the load is seen again next time.
         let mut files = vec![path.to_owned()];
-        let stamped_before: Vec<Stamp> = files.iter().map(|p| stamp(p)).collect();
-        let config = match WebConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => return (stamped_before, Err(e)),
-        };
         files.extend(named_files(path));
         let stamps = files.iter().map(|p| stamp(p)).collect();
+        let config = match WebConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => return (files, stamps, Err(e)),
+        };
         let tls = match &config.tls {
             Some(t) => match crate::tls::server_config(t) {
                 Ok(sc) => Some(Arc::new(sc)),
                 Err(e) => {
                     return (
+                        files,
                         stamps,
                         Err(WebConfigError {
                             file: path.to_owned(),
@@ -477,22 +482,27 @@ impl Reloader {
             },
             None => None,
         };
-        (stamps, Ok(Arc::new(Current { config, tls })))
+        (files, stamps, Ok(Arc::new(Current { config, tls })))
     }
 
     /// The config as the files are now; an error (a half-written file) while it is broken, as
     /// the toolkit fails the request or handshake then.
     pub fn current(&self) -> Result<Arc<Current>, String> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let mut files = vec![self.path.clone()];
-        files.extend(named_files(&self.path));
-        let now: Vec<Stamp> = files.iter().map(|p| stamp(p)).collect();
-        if now != state.stamp {
-            let (stamp, loaded) = Self::load(&self.path);
+        // A few stat(2) calls; the files are read again only when one changed (a changed
+        // config file can name other files: its own stamp catches that).
+        let changed = state
+            .files
+            .iter()
+            .zip(&state.stamp)
+            .any(|(p, s)| stamp(p) != *s);
+        if changed {
+            let (files, stamp, loaded) = Self::load(&self.path);
             match &loaded {
                 Ok(_) => tracing::info!(file = %self.path.display(), "web config reloaded"),
                 Err(e) => tracing::error!(error = %e, "web config reload failed"),
             }
+            state.files = files;
             state.stamp = stamp;
             state.current = loaded.map_err(|e| e.to_string());
         }
@@ -602,5 +612,36 @@ mod tests {
         assert_eq!(format!("{:?}", c.users), "{\"alice\": <redacted>}");
         assert_eq!(c.headers.len(), 2);
         assert_eq!(c.rate_limit, Some((Duration::from_secs(1), 5)));
+    }
+
+    #[test]
+    fn reloader_follows_the_file_and_reports_a_broken_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("web.yml");
+        let hash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+        std::fs::write(&p, format!("basic_auth_users:\n  alice: {hash}\n")).expect("write");
+        let r = Reloader::new(&p).expect("load");
+        let users = |r: &Reloader| -> Vec<String> {
+            r.current()
+                .expect("current")
+                .config
+                .users
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(users(&r), ["alice"]);
+        // A different size is a different stamp, whatever the clock's resolution.
+        std::fs::write(
+            &p,
+            format!("basic_auth_users:\n  bob: {hash}\n  carol: {hash}\n"),
+        )
+        .expect("write");
+        assert_eq!(users(&r), ["bob", "carol"]);
+        std::fs::write(&p, "basic_auth_users: [").expect("write");
+        let e = r.current().expect_err("broken file");
+        assert!(e.contains("(yaml)"), "{e}");
+        std::fs::write(&p, format!("basic_auth_users:\n  dave: {hash}\n")).expect("write");
+        assert_eq!(users(&r), ["dave"]);
     }
 }

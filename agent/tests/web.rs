@@ -141,10 +141,11 @@ fn systemd_socket_activation_serves_the_passed_socket() {
         "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" --web.systemd-socket --web.listen-address=127.0.0.1:1",
         env!("CARGO_BIN_EXE_beacon-agent"),
     ]);
-    // SAFETY: dup2 is async-signal-safe and touches only the child's descriptor table.
+    // SAFETY: dup2 and fcntl are async-signal-safe and touch only the child's descriptors.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
+            // dup2 onto itself keeps close-on-exec, so clear it explicitly for fd 3.
+            if (fd != 3 && libc::dup2(fd, 3) < 0) || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -180,7 +181,10 @@ fn telemetry_path_moves_the_metrics_and_the_landing_page_follows() {
 fn disable_exporter_metrics_drops_process_metrics_only() {
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut with = start(bin().arg(format!("--web.listen-address=127.0.0.1:{port}")));
+    let mut with = start(bin().args([
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        "--web.disable-exporter-metrics=false",
+    ]));
     wait_up(&mut with, addr);
     let (_, full) = get(addr, "/metrics").expect("scrape");
     assert!(full.contains("\nprocess_resident_memory_bytes "), "control");

@@ -43,9 +43,14 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.0 GET; the status code and the whole answer (head and body).
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    get_with(addr, path, "")
+}
+
+/// `get` with extra header lines (each ending in `\r\n`).
+fn get_with(addr: SocketAddr, path: &str, headers: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: agent\r\n\r\n")?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: agent\r\n{headers}\r\n")?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     let status = out
@@ -328,4 +333,77 @@ fn collect_and_exclude_query_parameters_filter_collectors() {
     let (status, body) = get(addr, "/metrics?foo=bar").expect("unfiltered");
     assert_eq!(status, 200);
     assert!(successes(&body).len() > 5);
+}
+
+#[test]
+fn basic_auth_headers_and_rate_limit_over_plain_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("pw", 4).expect("hash");
+    let web = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  alice: {hash}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"
+        ),
+    );
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut agent = start(bin().args([
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--web.config.file={}", web.display()),
+    ]));
+    // "alice:pw" and "alice:wrong"
+    let good = "Authorization: Basic YWxpY2U6cHc=\r\n";
+    let bad = "Authorization: Basic YWxpY2U6d3Jvbmc=\r\n";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(get_with(addr, "/healthz", good), Ok((200, _))) {
+        assert!(agent.0.try_wait().expect("wait").is_none(), "agent exited");
+        assert!(Instant::now() < deadline, "agent not answering");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = get_with(addr, "/metrics", good).expect("scrape");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nnode_scrape_collector_success{"));
+    assert!(body
+        .to_ascii_lowercase()
+        .contains("\r\nx-content-type-options: nosniff\r\n"));
+    for headers in [bad, ""] {
+        let (status, answer) = get_with(addr, "/metrics", headers).expect("refused");
+        assert_eq!(status, 401, "{headers}");
+        assert!(answer
+            .to_ascii_lowercase()
+            .contains("\r\nwww-authenticate: basic\r\n"));
+        assert!(answer.ends_with("\r\n\r\nUnauthorized\n"), "{answer}");
+    }
+    // A new user in the file works without a restart.
+    let hash2 = bcrypt::hash("pw2", 4).expect("hash");
+    std::fs::write(
+        &web,
+        format!("basic_auth_users:\n  alice: {hash}\n  bob: {hash2}\n"),
+    )
+    .expect("rewrite web.yml");
+    // "bob:pw2"
+    let (status, _) =
+        get_with(addr, "/metrics", "Authorization: Basic Ym9iOnB3Mg==\r\n").expect("new user");
+    assert_eq!(status, 200);
+    drop(agent);
+
+    // rate_limit: a full bucket of 3, refilled once an hour; the wait for the start takes one.
+    let web = write(
+        dir.path(),
+        "rate.yml",
+        "rate_limit:\n  interval: 1h\n  burst: 3\n",
+    );
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut agent = start(bin().args([
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        format!("--web.config.file={}", web.display()),
+    ]));
+    wait_up(&mut agent, addr);
+    assert_eq!(get(addr, "/healthz").expect("2nd").0, 200);
+    assert_eq!(get(addr, "/healthz").expect("3rd").0, 200);
+    let (status, answer) = get(addr, "/healthz").expect("4th");
+    assert_eq!(status, 429);
+    assert!(answer.ends_with("Too Many Requests\n"), "{answer}");
 }

@@ -327,3 +327,65 @@ fn a_replaced_certificate_is_served_without_a_restart() {
     );
     agent.check_running().expect("agent still running");
 }
+
+#[test]
+fn client_allowed_sans_admits_only_certificates_naming_them() {
+    let dir = tempdir();
+    let ca = TestCa::create(dir.path());
+    // A second client certificate from the same CA, with a DNS subject alternative name.
+    let openssl = |args: &str| {
+        let out = Command::new(require_bin("openssl", "openssl"))
+            .args(args.split_whitespace())
+            .current_dir(dir.path())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.path().join("named.ext"),
+        "subjectAltName=DNS:scraper.example\nextendedKeyUsage=clientAuth\n",
+    )
+    .expect("write named.ext");
+    openssl("req -newkey rsa:2048 -nodes -keyout named.key -out named.csr -subj /CN=named");
+    openssl("x509 -req -in named.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out named.pem -days 2 -extfile named.ext");
+    let web_yml = dir.path().join("web.yml");
+    std::fs::write(
+        &web_yml,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_ca_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_allowed_sans: [scraper.example]\n",
+            ca.server_cert.display(),
+            ca.server_key.display(),
+            ca.ca.display(),
+        ),
+    )
+    .expect("write web.yml");
+    let port = free_port();
+    let mut agent = start_agent(dir.path(), port, &web_yml, &[]);
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let named = client(
+        &ca.ca,
+        Some((&dir.path().join("named.pem"), &dir.path().join("named.key"))),
+    );
+    wait_for("the agent over TLS", Duration::from_secs(30), || {
+        agent.check_running().ok()?;
+        named
+            .get(&url)
+            .send()
+            .ok()?
+            .status()
+            .is_success()
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\nagent log:\n{}", agent.log()));
+    // Same CA, but no allowed name: refused.
+    let unnamed = client(&ca.ca, Some((&ca.client_cert, &ca.client_key)));
+    let refused = unnamed.get(&url).send();
+    assert!(
+        refused.is_err(),
+        "served a certificate without an allowed SAN: {refused:?}"
+    );
+}

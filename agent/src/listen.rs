@@ -74,6 +74,10 @@ pub enum Addr {
 /// Parses `addr` as Go's `net.SplitHostPort` + `net.Listen("tcp", ..)` would.
 pub fn parse(addr: &str) -> Result<Addr, String> {
     let bad = |why: &str| format!("invalid listen address {addr:?}: {why}");
+    if addr.starts_with("vsock://") {
+        // exporter-toolkit also listens on virtio sockets; the agent serves TCP only.
+        return Err(bad("vsock addresses are not supported"));
+    }
     let (host, port) = split_host_port(addr).map_err(&bad)?;
     // Go also takes service names (`:http`) from /etc/services; a port number is what every
     // manifest writes, so only numbers are accepted.
@@ -260,6 +264,7 @@ mod tests {
             (":http", "must be a number"),
             (":65536", "must be a number"),
             ("[fe80::1%eth0]:9100", "zones"),
+            ("vsock://:9100", "vsock addresses are not supported"),
         ] {
             let e = parse(addr).expect_err(addr);
             assert!(e.contains(why), "{addr}: {e}");

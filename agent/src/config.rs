@@ -4,39 +4,31 @@
 //! Phases: parse (serde, unknown keys are errors), then `validate` (pure, collects every
 //! problem), then the collectors' constructors compile what was validated.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 pub mod collectors;
 pub mod telemetry;
+pub mod web;
 
 pub use collectors::Collectors;
 
 /// The whole agent configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to serve `/metrics` on. `:9100` means every interface, as in node_exporter.
-    pub listen: String,
+    /// Address, or list of addresses, to serve `/metrics` on, in every form node_exporter's
+    /// `--web.listen-address` takes: `:9100` (every interface), `[::1]:9100`, `localhost:9100`.
+    pub listen: crate::listen::Listen,
+    /// How `/metrics` is served: TLS and auth, path, request limit (the `--web.*` flags).
+    pub web: web::WebSettings,
     /// Where the host's filesystems are mounted (for a container: the host's, bind-mounted).
     pub paths: Paths,
     /// Which collectors run, and their options.
     pub collectors: Collectors,
     /// Push telemetry (MQTT, InfluxDB) through an on-disk spool; off when absent.
     pub telemetry: Option<telemetry::TelemetryConfig>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            listen: "0.0.0.0:9100".to_owned(),
-            paths: Paths::default(),
-            collectors: Collectors::default(),
-            telemetry: None,
-        }
-    }
 }
 
 /// Filesystem roots, with node_exporter's `--path.*` semantics.
@@ -107,8 +99,8 @@ impl Config {
                 message,
             })
         };
-        if let Err(e) = parse_listen(&self.listen) {
-            bad("listen", e);
+        for (path, e) in self.listen.problems() {
+            bad(&path, e);
         }
         for (path, p) in [
             ("paths.procfs", &self.paths.procfs),
@@ -129,6 +121,7 @@ impl Config {
         if let Some(t) = &self.telemetry {
             t.validate(&mut bad);
         }
+        self.web.validate(&mut problems);
         self.collectors.validate(&mut problems);
         problems
     }
@@ -144,23 +137,6 @@ impl Config {
                 settings,
             })
     }
-
-    /// The listen address as a socket address (validated by `validate`).
-    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
-        parse_listen(&self.listen)
-    }
-}
-
-/// Parses a listen address; `:9100` means all interfaces, as in node_exporter.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    let full = if s.starts_with(':') {
-        format!("0.0.0.0{s}")
-    } else {
-        s.to_owned()
-    };
-    full.parse().map_err(|_| {
-        format!("invalid listen address {s:?}: want HOST:PORT, for example 0.0.0.0:9100")
-    })
 }
 
 /// A regex that matches every string, as Go's empty pattern does.
@@ -178,7 +154,7 @@ mod tests {
     #[test]
     fn empty_config_is_default() {
         let c = Config::from_yaml("").expect("empty config");
-        assert_eq!(c.listen, "0.0.0.0:9100");
+        assert_eq!(c.listen.0, ["0.0.0.0:9100"]);
         assert_eq!(c.collectors.enabled("cpu"), Some(true));
         let fs = c.context("filesystem").expect("filesystem is registered");
         assert_eq!(
@@ -210,12 +186,6 @@ mod tests {
                 "collectors.netdev",
             ]
         );
-    }
-
-    #[test]
-    fn listen_accepts_node_exporter_form() {
-        assert_eq!(parse_listen(":9100").expect("addr").port(), 9100);
-        assert!(parse_listen("localhost").is_err());
     }
 
     #[test]

@@ -19,14 +19,32 @@ struct Cli {
     /// YAML config file; built-in defaults when absent.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on (overrides `listen` in the config).
+    /// Address to listen on, repeatable (overrides `listen` in the config): `:9100`,
+    /// `[::1]:9100`, `localhost:9100`.
     #[arg(
         long,
         visible_alias = "web.listen-address",
         global = true,
         value_name = "ADDR"
     )]
-    listen: Option<String>,
+    listen: Vec<String>,
+    /// exporter-toolkit web config file: TLS, client certificates, basic auth, headers.
+    #[arg(long = "web.config.file", global = true, value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
+    /// Path of the metrics endpoint (default /metrics).
+    #[arg(long = "web.telemetry-path", global = true, value_name = "PATH")]
+    telemetry_path: Option<String>,
+    /// Leave out the metrics about the agent itself (process_*).
+    #[arg(long = "web.disable-exporter-metrics", global = true, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    disable_exporter_metrics: Option<bool>,
+    /// Most scrapes answered at once; more get 503. 0: no limit (default 40).
+    #[arg(long = "web.max-requests", global = true, value_name = "N")]
+    max_requests: Option<usize>,
+    /// Serve on the sockets systemd passes instead of listening (socket activation).
+    #[arg(long = "web.systemd-socket", global = true, num_args = 0..=1,
+        require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    systemd_socket: Option<bool>,
     /// procfs mount point (overrides `paths.procfs`).
     #[arg(long = "path.procfs", global = true, value_name = "DIR")]
     procfs: Option<PathBuf>,
@@ -82,8 +100,23 @@ impl Cli {
             Some(p) => Config::load(p)?,
             None => Config::default(),
         };
-        if let Some(l) = &self.listen {
-            cfg.listen = l.clone();
+        if !self.listen.is_empty() {
+            cfg.listen = beacon_agent::listen::Listen(self.listen.clone());
+        }
+        if let Some(p) = &self.web_config_file {
+            cfg.web.config_file = Some(p.clone());
+        }
+        if let Some(p) = &self.telemetry_path {
+            cfg.web.telemetry_path = p.clone();
+        }
+        if let Some(b) = self.disable_exporter_metrics {
+            cfg.web.disable_exporter_metrics = b;
+        }
+        if let Some(n) = self.max_requests {
+            cfg.web.max_requests = n;
+        }
+        if let Some(b) = self.systemd_socket {
+            cfg.web.systemd_socket = b;
         }
         if let Some(p) = &self.procfs {
             cfg.paths.procfs = p.clone();
@@ -148,7 +181,14 @@ fn main() -> ExitCode {
     for warning in cfg.collectors.warnings() {
         tracing::warn!("{warning}");
     }
-    let result = match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    if let (Some(p), Command::Run | Command::CheckConfig) = (&cfg.web.config_file, &command) {
+        if let Err(e) = beacon_agent::web_config::WebConfig::load(p) {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    }
+    let result = match command {
         Command::CheckConfig => {
             println!("config ok");
             Ok(())
@@ -177,11 +217,16 @@ fn serve(cfg: Config) -> anyhow::Result<()> {
         .build()
         .context("start runtime")?;
     rt.block_on(async move {
-        let addr = cfg.listen_addr().map_err(anyhow::Error::msg)?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listen on {addr}"))?;
-        beacon_agent::run(cfg, listener, shutdown_signal()).await
+        let listeners = if cfg.web.systemd_socket {
+            beacon_agent::listen::systemd_listeners()?
+        } else {
+            let mut v = Vec::new();
+            for addr in &cfg.listen.0 {
+                v.push(beacon_agent::listen::bind(addr).await?);
+            }
+            v
+        };
+        beacon_agent::run_on(cfg, listeners, shutdown_signal()).await
     })
 }
 

@@ -375,6 +375,172 @@ impl std::fmt::Write for StackStr {
     }
 }
 
+/// Content type of OpenMetrics 1.0.0, as client_golang's promhttp sends it.
+pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Rewrites a rendered text format 0.0.4 exposition (the writer's families and the
+/// `prometheus` registry's) as OpenMetrics 1.0.0 text, the way client_golang's OpenMetrics
+/// encoder writes the same families: a counter named `*_total` becomes family `*` (samples keep
+/// their names), other counters and untyped families are `unknown`, HELP escapes `"` too,
+/// sample values are floats (`1.0`) except bucket and sample counts, `le` and `quantile` are
+/// floats, timestamps are seconds, and `# EOF` ends it. Done on the finished text, once per
+/// collection and only when a scraper asks for it, so the text path stays as it is.
+pub fn text_to_openmetrics(text: &str, out: &mut String) {
+    out.reserve(text.len() + text.len() / 8 + 8);
+    let mut help: Option<(&str, &str)> = None;
+    let mut family: Option<(&str, &str)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, ty) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let h = help.take().filter(|(n, _)| *n == name).map(|(_, h)| h);
+            om_header(out, name, ty, h);
+            family = Some((name, ty));
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let name = &line[..name_end];
+        if !family.is_some_and(|(f, ty)| in_family(name, f, ty)) {
+            // A family without a TYPE line is untyped.
+            let h = help.take().filter(|(n, _)| *n == name).map(|(_, h)| h);
+            om_header(out, name, "untyped", h);
+            family = Some((name, "untyped"));
+        }
+        let ty = family.map_or("untyped", |(_, ty)| ty);
+        om_sample(out, line, name_end, ty);
+    }
+    out.push_str("# EOF\n");
+}
+
+fn in_family(sample: &str, family: &str, ty: &str) -> bool {
+    match sample.strip_prefix(family) {
+        Some("") => true,
+        Some("_sum" | "_count") => ty == "summary" || ty == "histogram",
+        Some("_bucket") => ty == "histogram",
+        _ => false,
+    }
+}
+
+fn om_header(out: &mut String, name: &str, ty: &str, help: Option<&str>) {
+    let (name, ty) = match ty {
+        "counter" => match name.strip_suffix("_total") {
+            Some(base) => (base, "counter"),
+            None => (name, "unknown"),
+        },
+        "gauge" | "summary" | "histogram" => (name, ty),
+        _ => (name, "unknown"),
+    };
+    if let Some(h) = help {
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        // Text 0.0.4 already escapes backslash and newline; OpenMetrics also escapes quotes.
+        for c in h.chars() {
+            if c == '"' {
+                out.push_str("\\\"");
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("# TYPE ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(ty);
+    out.push('\n');
+}
+
+fn om_sample(out: &mut String, line: &str, name_end: usize, ty: &str) {
+    let name = &line[..name_end];
+    let mut rest = &line[name_end..];
+    out.push_str(name);
+    let float_label = match ty {
+        "histogram" if name.ends_with("_bucket") => Some("le"),
+        "summary" if !name.ends_with("_sum") && !name.ends_with("_count") => Some("quantile"),
+        _ => None,
+    };
+    if rest.starts_with('{') {
+        let end = labels_end(rest);
+        let labels = &rest[..end];
+        rest = &rest[end..];
+        match float_label {
+            Some(key) => rewrite_float_label(out, labels, key),
+            None => out.push_str(labels),
+        }
+    }
+    let mut parts = rest.split_whitespace();
+    let value = parts.next().unwrap_or("NaN");
+    out.push(' ');
+    let count = (ty == "histogram" && (name.ends_with("_bucket") || name.ends_with("_count")))
+        || (ty == "summary" && name.ends_with("_count"));
+    if count && value.bytes().all(|b| b.is_ascii_digit()) {
+        out.push_str(value);
+    } else {
+        om_float(out, value);
+    }
+    if let Some(ts) = parts.next().and_then(|t| t.parse::<i64>().ok()) {
+        out.push(' ');
+        let mut secs = String::new();
+        write_value(&mut secs, ts as f64 / 1000.0);
+        om_float(out, &secs);
+    }
+    out.push('\n');
+}
+
+/// The length of the `{...}` label block at the start of `s`, quotes and escapes respected.
+fn labels_end(s: &str) -> usize {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_quotes => escaped = true,
+            b'"' => in_quotes = !in_quotes,
+            b'}' if !in_quotes => return i + 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// Copies a `{...}` label block, writing label `key`'s value as an OpenMetrics float.
+fn rewrite_float_label(out: &mut String, labels: &str, key: &str) {
+    let needle = format!("{key}=\"");
+    let at = labels
+        .match_indices(&needle)
+        .find(|(i, _)| matches!(labels.as_bytes().get(i.wrapping_sub(1)), Some(b'{' | b',')))
+        .map(|(i, _)| i + needle.len());
+    match at.and_then(|start| labels[start..].find('"').map(|len| (start, start + len))) {
+        Some((start, end)) => {
+            out.push_str(&labels[..start]);
+            om_float(out, &labels[start..end]);
+            out.push_str(&labels[end..]);
+        }
+        None => out.push_str(labels),
+    }
+}
+
+/// A Go-formatted float as OpenMetrics writes it: integers get `.0`, `-0` is `0.0`.
+fn om_float(out: &mut String, v: &str) {
+    match v {
+        "NaN" | "+Inf" | "-Inf" => out.push_str(v),
+        "-0" => out.push_str("0.0"),
+        _ => {
+            out.push_str(v);
+            if !v.contains(['.', 'e', 'E']) {
+                out.push_str(".0");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,5 +644,67 @@ lat_sum{p=\"/\"} 1.5\nlat_count{p=\"/\"} 3\n\
         assert_eq!(w.render_to_string(), want);
         assert_eq!(w.family_type("lat"), Some(MetricType::Histogram));
         assert_eq!(w.sample_count(), 5);
+    }
+    #[test]
+    fn openmetrics_as_client_golang_writes_it() {
+        let text = r#"# HELP a_total A "quoted" \\ help.
+# TYPE a_total counter
+a_total{x="}\""} 3
+# HELP b B.
+# TYPE b counter
+b 1.5
+# HELP c C.
+# TYPE c gauge
+c -0
+c{k="v"} 1e+06
+# HELP d D.
+# TYPE d untyped
+d NaN
+# HELP h H.
+# TYPE h histogram
+h_bucket{path="le=\"x",le="1"} 2
+h_bucket{le="+Inf"} 3
+h_sum 4
+h_count 3
+# HELP s S.
+# TYPE s summary
+s{quantile="0.5"} 7
+s_sum 8
+s_count 2
+e 5 1700000000123
+"#;
+        let mut om = String::new();
+        text_to_openmetrics(text, &mut om);
+        assert_eq!(
+            om,
+            r#"# HELP a A \"quoted\" \\ help.
+# TYPE a counter
+a_total{x="}\""} 3.0
+# HELP b B.
+# TYPE b unknown
+b 1.5
+# HELP c C.
+# TYPE c gauge
+c 0.0
+c{k="v"} 1e+06
+# HELP d D.
+# TYPE d unknown
+d NaN
+# HELP h H.
+# TYPE h histogram
+h_bucket{path="le=\"x",le="1.0"} 2
+h_bucket{le="+Inf"} 3
+h_sum 4.0
+h_count 3
+# HELP s S.
+# TYPE s summary
+s{quantile="0.5"} 7.0
+s_sum 8.0
+s_count 2
+# TYPE e unknown
+e 5.0 1.700000000123e+09
+# EOF
+"#
+        );
     }
 }

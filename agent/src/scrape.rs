@@ -22,6 +22,10 @@ pub struct Scraper {
     collectors: Vec<Box<dyn Collector>>,
     registry: Registry,
     process: ProcessMetrics,
+    /// `process_*`, the metrics about the agent itself; off with
+    /// `--web.disable-exporter-metrics`, as node_exporter leaves out its `process_*`, `go_*`
+    /// and `promhttp_*` (build info stays).
+    exporter_metrics: bool,
     /// Reused across scrapes so a steady host's scrape allocates almost nothing.
     writer: std::sync::Mutex<MetricWriter>,
 }
@@ -62,6 +66,7 @@ impl Scraper {
             collectors,
             registry,
             process: ProcessMetrics::new(),
+            exporter_metrics: !cfg.web.disable_exporter_metrics,
             writer: std::sync::Mutex::new(MetricWriter::new()),
         }
     }
@@ -113,7 +118,9 @@ impl Scraper {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         w.clear();
         self.collect_into(&mut w);
-        self.process.collect(&mut w);
+        if self.exporter_metrics {
+            self.process.collect(&mut w);
+        }
         let mut text = String::with_capacity(64 * 1024);
         w.render(&mut text);
         drop(w);

@@ -762,3 +762,42 @@ fn notifications_older_than_max_age_are_dead_lettered() {
         "the last error is kept: {out}"
     );
 }
+
+#[test]
+fn a_delivery_that_gives_up_counts_every_attempt_across_a_restart() {
+    let slack = slack(&["C1"]);
+    let mut r = router_with(
+        |dir| slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string()),
+        "",
+    );
+    r.edit_config(|body| body.replace("max_attempts: 6", "max_attempts: 3"));
+    assert_eq!(post(&r.url("/-/reload"), Vec::new(), &[]).0, 200);
+    slack.inject(Fault::Status(500), 1000);
+    let (code, body) = r.alertmanager(&am_payload(
+        "GivesUp",
+        &[A {
+            name: "a",
+            firing: true,
+        }],
+        &[],
+    ));
+    assert_eq!(code, 200, "{body}");
+    // The first failure is on disk; SIGTERM lets an attempt in flight finish and record too.
+    r.wait("a failed attempt", WAIT, || {
+        r.metric_sum("beacon_router_notifications_failed_total", &[]) >= 1.0
+    });
+    r.restart_after(|r| r.signal("TERM"));
+    r.wait("a dead letter", WAIT, || {
+        r.metric_sum("beacon_router_dead_letters_total", &[]) == 1.0
+    });
+    assert_eq!(slack.rejections().len(), 3, "three attempts in all");
+    let (code, out, err) = r.cli(&["dead-letters", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("attempts: 3,"), "{out}");
+    assert!(out.contains("gave up after 3 attempts"), "{out}");
+    // The admin API's JSON says the same.
+    let resp = reqwest::blocking::get(r.url("/api/v1/dead-letters")).expect("admin api");
+    let json: serde_json::Value = resp.json().expect("json");
+    let first = &json.as_array().expect("array")[0];
+    assert_eq!(first["attempts"], 3, "{json}");
+}

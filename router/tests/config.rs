@@ -53,8 +53,15 @@ fn example_in(dir: &Path, skip: &[&str]) -> PathBuf {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        // URL files hold a URL (they are checked as one); its secret part is what must never
+        // show up in a message.
+        let content = if key.contains("url") {
+            format!("https://hooks.example.test/services/secret-{name}\n")
+        } else {
+            format!("secret-{name}\n")
+        };
         if !skip.contains(&name) {
-            std::fs::write(&path, format!("secret-{name}\n"))
+            std::fs::write(&path, content)
                 .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         }
     }
@@ -174,7 +181,10 @@ fn example_loads_with_its_secrets() {
                 other => panic!("payments slack should use the web api: {other:?}"),
             }
             assert_eq!((s.rate.per_second, s.rate.burst), (1.0, 3));
-            assert_eq!(g.url.expose(), "secret-payments-chat-webhook-url");
+            assert_eq!(
+                g.url.expose(),
+                "https://hooks.example.test/services/secret-payments-chat-webhook-url"
+            );
             assert_eq!((g.rate.per_second, g.rate.burst), (1.0, 1));
         }
         other => panic!("payments integrations: {other:?}"),
@@ -183,7 +193,10 @@ fn example_loads_with_its_secrets() {
     match oncall {
         Some([Integration::Slack(s), Integration::Webhook(w)]) => {
             assert!(matches!(s.target, SlackTarget::IncomingWebhook { .. }));
-            assert_eq!(w.url.expose(), "secret-pager-bridge-url");
+            assert_eq!(
+                w.url.expose(),
+                "https://hooks.example.test/services/secret-pager-bridge-url"
+            );
             assert_eq!(
                 w.bearer_token.as_ref().map(|t| t.expose()),
                 Some("secret-pager-bridge-token")
@@ -288,24 +301,69 @@ fn inline_secrets_resolve_env_references_at_build() {
         Err(e) => e,
     };
     let problems: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    // PATH resolves, and its value is then checked as the URL it should be (without quoting it).
     assert_eq!(
         problems,
-        ["receivers[0].webhook[1].url: environment variable BEACON_TEST_UNSET_VARIABLE_X is not set"]
+        [
+            "receivers[0].google_chat[0].webhook_url: must be a url starting with http:// or https://",
+            "receivers[0].webhook[1].url: environment variable BEACON_TEST_UNSET_VARIABLE_X is not set",
+        ]
     );
+    assert!(!err.to_string().contains(&path_value), "{err}");
+}
 
-    let cfg = Config::from_yaml(
-        "receivers: [{name: chat, google_chat: [{webhook_url: '${PATH}'}], webhook: [{url: 'https://example.test/hook'}]}]\n\
-         route: {receiver: chat}\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let loaded = cfg.build().unwrap_or_else(|e| panic!("{e}"));
-    match loaded.receivers[0].integrations.as_slice() {
-        [Integration::GoogleChat(g), Integration::Webhook(w)] => {
-            assert_eq!(g.url.expose(), path_value);
-            assert_eq!(w.url.expose(), "https://example.test/hook");
-        }
-        other => panic!("integrations: {other:?}"),
+/// Every webhook URL, however it is given (inline, `${ENV}`, file), is checked when the config
+/// loads; the problem names the field and never quotes the URL.
+#[test]
+fn webhook_urls_are_checked_and_never_quoted() {
+    let dir = temp_dir("urls");
+    let file = |name: &str, content: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap_or_else(|e| panic!("{e}"));
+        p.display().to_string()
+    };
+    let space = file(
+        "space",
+        "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=SECRET1 x\n",
+    );
+    let control = file(
+        "control",
+        "https://hooks.slack.com/services/T/B/SECRET2\u{1b}\n",
+    );
+    let no_host = file("nohost", "https://:443/services/SECRET3\n");
+    let good = file("good", "https://hooks.slack.com/services/T/B/SECRET4\n");
+    let cfg = format!(
+        "receivers:\n\
+         - name: a\n\
+         \x20 google_chat: [{{webhook_url_file: {space}}}]\n\
+         \x20 slack: [{{webhook_url_file: {control}}}, {{webhook_url_file: {good}}}]\n\
+         \x20 webhook: [{{url_file: {no_host}}}, {{url: 'http://hook.example/SECRET5 x'}}]\n\
+         route: {{receiver: a}}\n"
+    );
+    let path = dir.join("router.yaml");
+    std::fs::write(&path, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    // The inline URL is checked by validation, before any file is read.
+    let text = load_err(&path).to_string();
+    assert!(
+        text.contains("receivers[0].webhook[1].url: url must not contain whitespace or control characters (found whitespace, U+0020, at character 28)"),
+        "{text}"
+    );
+    std::fs::write(&path, cfg.replace("SECRET5 x", "SECRET5")).unwrap_or_else(|e| panic!("{e}"));
+    let err = load_err(&path);
+    let text = err.to_string();
+    for want in [
+        "receivers[0].google_chat[0].webhook_url_file: url must not contain whitespace or control characters (found whitespace, U+0020, at character 69)",
+        "receivers[0].slack[0].webhook_url_file: url must not contain whitespace or control characters (found a control character, U+001B, at character 45)",
+        "receivers[0].webhook[0].url_file: url has no host",
+    ] {
+        assert!(text.contains(want), "expected {want:?} in:\n{text}");
     }
+    assert_eq!(err.problems.len(), 3, "{text}");
+    assert!(
+        !text.contains("SECRET"),
+        "a url's secret part leaked: {text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -162,7 +162,27 @@ pub struct Inbound {
     pub sentry: SentryInbound,
     /// Largest accepted request body in bytes; larger bodies get 413.
     pub max_body_bytes: u64,
+    /// A connection must send a request's whole header within this time, or it is closed (a
+    /// client that trickles its header, or sends nothing, holds no socket for long). Default 10s.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed. Default 60s.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue until one closes.
+    /// Keep it under the process's file-descriptor limit. Default 512.
+    pub max_connections: usize,
 }
+
+/// Default `inbound.header_read_timeout`: a webhook's header arrives in one packet; 10 s is
+/// generous for a slow network and short for a client holding sockets.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `inbound.idle_timeout`: under the 90 s Go's HTTP client (Alertmanager) keeps an idle
+/// connection, so most reuse still works.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `inbound.max_connections`: half the usual 1,024 file-descriptor limit, leaving the
+/// rest for the store and outgoing connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 impl Default for Inbound {
     fn default() -> Self {
@@ -170,6 +190,30 @@ impl Default for Inbound {
             alertmanager: AlertmanagerInbound::default(),
             sentry: SentryInbound::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// How the webhook listener treats connections (fixed for the process: a reload keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// `inbound.header_read_timeout`.
+    pub header_read_timeout: Duration,
+    /// `inbound.idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `inbound.max_connections`.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -411,6 +455,8 @@ pub struct Loaded {
     pub sentry_legacy_token: Option<Secret>,
     /// Largest accepted body.
     pub max_body_bytes: u64,
+    /// Connection limits of the webhook listener.
+    pub listener: ListenerLimits,
     /// Receivers, in config order (the default console receiver when none is configured).
     pub receivers: Vec<Receiver>,
     /// The compiled routing tree.
@@ -603,6 +649,20 @@ impl Config {
         if self.inbound.max_body_bytes == 0 {
             v.add("inbound.max_body_bytes", "must be greater than 0".into());
         }
+        for (key, d) in [
+            (
+                "inbound.header_read_timeout",
+                self.inbound.header_read_timeout,
+            ),
+            ("inbound.idle_timeout", self.inbound.idle_timeout),
+        ] {
+            if d.is_zero() {
+                v.add(key, "must be greater than 0".into());
+            }
+        }
+        if self.inbound.max_connections == 0 {
+            v.add("inbound.max_connections", "must be at least 1".into());
+        }
         if let Some(b) = &self.inbound.alertmanager.basic_auth {
             if b.username.is_empty() {
                 v.add(
@@ -755,6 +815,11 @@ impl Config {
                 sentry_client_secret,
                 sentry_legacy_token,
                 max_body_bytes: self.inbound.max_body_bytes,
+                listener: ListenerLimits {
+                    header_read_timeout: self.inbound.header_read_timeout,
+                    idle_timeout: self.inbound.idle_timeout,
+                    max_connections: self.inbound.max_connections,
+                },
                 receivers,
                 route,
                 delivery: self.delivery.clone(),

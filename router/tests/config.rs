@@ -390,3 +390,99 @@ fn receivers_without_any_config_default_to_console() {
     assert_eq!(routed.len(), 1);
     assert_eq!(routed[0].0, "console");
 }
+
+/// Every key of every section of the config, found from the parser itself: a section's keys are
+/// the "expected one of" list `deny_unknown_fields` gives for an unknown key placed there, and
+/// a key whose value accepts a map (or a list of maps) with an unknown key is a section too.
+fn config_keys() -> Vec<(String, Vec<String>)> {
+    fn probe(value: &serde_json::Value) -> Option<Vec<String>> {
+        let err = match Config::from_yaml(&value.to_string()) {
+            Ok(_) => return None,
+            Err(e) => e.to_string(),
+        };
+        let list = err
+            .split("unknown field `zzz_probe`, expected one of ")
+            .nth(1)?;
+        let list = list.split(" at line ").next()?;
+        Some(
+            list.split(", ")
+                .map(|k| k.trim_matches('`').to_string())
+                .collect(),
+        )
+    }
+    /// `{zzz_probe: 1}` at the end of `path`, each step a key or (`[]`) a list item.
+    fn nest(path: &[String]) -> serde_json::Value {
+        let mut v = serde_json::json!({"zzz_probe": 1});
+        for step in path.iter().rev() {
+            v = if step == "[]" {
+                serde_json::json!([v])
+            } else {
+                serde_json::json!({ step.as_str(): v })
+            };
+        }
+        v
+    }
+    let mut found: Vec<(String, Vec<String>)> = Vec::new();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    while let Some(path) = todo.pop() {
+        let Some(keys) = probe(&nest(&path)) else {
+            continue;
+        };
+        // A section seen before (the route tree nests itself).
+        if seen.contains(&keys) {
+            continue;
+        }
+        seen.push(keys.clone());
+        for k in &keys {
+            let mut map = path.clone();
+            map.push(k.clone());
+            let mut list = map.clone();
+            list.push("[]".into());
+            todo.push(map);
+            todo.push(list);
+        }
+        let name: Vec<&str> = path.iter().map(String::as_str).collect();
+        found.push((name.join(".").replace(".[]", "[]"), keys));
+    }
+    found
+}
+
+#[test]
+fn the_example_documents_every_config_key() {
+    let sections = config_keys();
+    let names: Vec<&str> = sections.iter().map(|(n, _)| n.as_str()).collect();
+    // The probe found the nested sections, not just the top level.
+    for want in [
+        "",
+        "inbound",
+        "storage.redis",
+        "receivers[]",
+        "receivers[].slack[]",
+        "route",
+    ] {
+        assert!(
+            names.contains(&want),
+            "section {want:?} not found in {names:?}"
+        );
+    }
+    let example = read(&example_path());
+    let mut missing = Vec::new();
+    for (section, keys) in &sections {
+        for key in keys {
+            let documented = example.match_indices(&format!("{key}:")).any(|(i, _)| {
+                example[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            });
+            if !documented {
+                missing.push(format!("{section}: {key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config/router.example.yaml claims to document every key; missing: {missing:?}"
+    );
+}

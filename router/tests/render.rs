@@ -1116,6 +1116,15 @@ fn snapshot_hostile_alert() {
         assert!(!t.contains("@channel") && !t.contains("@here") && !t.contains("@everyone"));
     }
     assert!(!slack.text.contains("<!channel>") && !slack.text.contains("@here"));
+    // Slack links plain-text @channel into a mention only with `link_names` or `parse: full`
+    // (chat.postMessage reference); no body ever sets them.
+    for body in [
+        slack.incoming_webhook_body(),
+        slack.post_message_body("C1", Some("1.2")),
+        slack.update_body("C1", "1.2"),
+    ] {
+        assert!(body.get("link_names").is_none() && body.get("parse").is_none());
+    }
     // The alert's name is bold: nothing inside can end or restyle it.
     let alert = mrkdwn
         .iter()

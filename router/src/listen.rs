@@ -32,6 +32,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::ListenerLimits;
+use crate::metrics::Metrics;
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets every
 /// open connection finish the request it is in (idle ones close at once), and returns when the
@@ -40,6 +41,7 @@ pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: ListenerLimits,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
@@ -78,6 +80,7 @@ pub async fn serve(
             }
         };
         let state = waiting.add();
+        metrics.connections_open.inc();
         tokio::spawn(serve_connection(
             stream,
             peer,
@@ -87,6 +90,7 @@ pub async fn serve(
                 _permit: permit,
                 waiting: waiting.clone(),
                 state,
+                metrics: metrics.clone(),
             },
             stopped.clone(),
         ));
@@ -160,11 +164,23 @@ struct Slot {
     _permit: OwnedSemaphorePermit,
     waiting: Arc<Waiting>,
     state: Arc<ConnState>,
+    metrics: Metrics,
+}
+
+impl Slot {
+    /// Counts a close the listener decided.
+    fn closed(&self, reason: &str) {
+        self.metrics
+            .connections_closed
+            .with_label_values(&[reason])
+            .inc();
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.waiting.remove(&self.state);
+        self.metrics.connections_open.dec();
     }
 }
 
@@ -222,6 +238,9 @@ async fn serve_connection(
         tokio::select! {
             r = conn.as_mut() => {
                 if let Err(e) = r {
+                    if e.is_timeout() {
+                        slot.closed("header_timeout");
+                    }
                     tracing::debug!(%peer, error = %e, "connection closed");
                 }
                 return;
@@ -231,6 +250,7 @@ async fn serve_connection(
                 // (A request that completed meanwhile is served: eviction is then ignored.)
                 if !slot.state.started.load(Ordering::Acquire) {
                     tracing::debug!(%peer, "closing a connection without a request to make room");
+                    slot.closed("evicted");
                     return;
                 }
             }
@@ -243,6 +263,7 @@ async fn serve_connection(
                 // timeout is closed. A request in progress still finishes.
                 if activity.last() + limits.idle_timeout <= Instant::now() {
                     tracing::debug!(%peer, "closing an idle connection");
+                    slot.closed("idle_timeout");
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }

@@ -50,7 +50,8 @@ pub async fn run(
     let a = app.clone();
     // Fixed at start: a reload does not rebind the listener.
     let limits = app.active().config.listener;
-    crate::listen::serve(listener, router(app.clone()), limits, async move {
+    let metrics = app.metrics.clone();
+    crate::listen::serve(listener, router(app.clone()), limits, metrics, async move {
         shutdown.await;
         tracing::info!("shutting down: no new webhooks; finishing in-flight sends");
         a.shut_down();

@@ -42,7 +42,7 @@ pub fn list(store: &dyn Store) -> Result<Vec<DeadLetterView>, StoreError> {
         .into_iter()
         .map(|d| DeadLetterView {
             id: d.delivery.id,
-            title: render::title(&d.delivery.group),
+            title: render::title(&render::neutralise_group(&d.delivery.group)),
             group_key: d.delivery.group.key.clone(),
             destination: d.delivery.destination,
             reason: d.reason,

@@ -163,7 +163,27 @@ pub struct Inbound {
     /// Largest accepted request body (`1MiB` or a byte count); larger bodies get 413.
     #[serde(deserialize_with = "size")]
     pub max_body_bytes: u64,
+    /// A connection must send a request's whole header within this time, or it is closed (a
+    /// client that trickles its header, or sends nothing, holds no socket for long). Default 10s.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request for this long is closed. Default 60s.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue until one closes.
+    /// Keep it under the process's file-descriptor limit. Default 512.
+    pub max_connections: usize,
 }
+
+/// Default `inbound.header_read_timeout`: a webhook's header arrives in one packet; 10 s is
+/// generous for a slow network and short for a client holding sockets.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `inbound.idle_timeout`: under the 90 s Go's HTTP client (Alertmanager) keeps an idle
+/// connection, so most reuse still works.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `inbound.max_connections`: half the usual 1,024 file-descriptor limit, leaving the
+/// rest for the store and outgoing connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 impl Default for Inbound {
     fn default() -> Self {
@@ -171,6 +191,30 @@ impl Default for Inbound {
             alertmanager: AlertmanagerInbound::default(),
             sentry: SentryInbound::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// How the webhook listener treats connections (fixed for the process: a reload keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// `inbound.header_read_timeout`.
+    pub header_read_timeout: Duration,
+    /// `inbound.idle_timeout`.
+    pub idle_timeout: Duration,
+    /// `inbound.max_connections`.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -412,6 +456,8 @@ pub struct Loaded {
     pub sentry_legacy_token: Option<Secret>,
     /// Largest accepted body.
     pub max_body_bytes: u64,
+    /// Connection limits of the webhook listener.
+    pub listener: ListenerLimits,
     /// Receivers, in config order (the default console receiver when none is configured).
     pub receivers: Vec<Receiver>,
     /// The compiled routing tree.
@@ -580,12 +626,8 @@ impl Config {
             }
             None => {}
             Some(r) => {
-                let scheme_ok = r.url.starts_with("redis://") || r.url.starts_with("rediss://");
-                if !scheme_ok {
-                    v.add(
-                        "storage.redis.url",
-                        "must start with redis:// or rediss:// (TLS)".into(),
-                    );
+                if let Err(e) = check_url(&r.url, &["redis", "rediss"]) {
+                    v.add("storage.redis.url", format!("{e} (rediss:// for TLS)"));
                 } else if r
                     .url
                     .split_once("://")
@@ -607,6 +649,20 @@ impl Config {
         }
         if self.inbound.max_body_bytes == 0 {
             v.add("inbound.max_body_bytes", "must be greater than 0".into());
+        }
+        for (key, d) in [
+            (
+                "inbound.header_read_timeout",
+                self.inbound.header_read_timeout,
+            ),
+            ("inbound.idle_timeout", self.inbound.idle_timeout),
+        ] {
+            if d.is_zero() {
+                v.add(key, "must be greater than 0".into());
+            }
+        }
+        if self.inbound.max_connections == 0 {
+            v.add("inbound.max_connections", "must be at least 1".into());
         }
         if let Some(b) = &self.inbound.alertmanager.basic_auth {
             if b.username.is_empty() {
@@ -760,6 +816,11 @@ impl Config {
                 sentry_client_secret,
                 sentry_legacy_token,
                 max_body_bytes: self.inbound.max_body_bytes,
+                listener: ListenerLimits {
+                    header_read_timeout: self.inbound.header_read_timeout,
+                    idle_timeout: self.inbound.idle_timeout,
+                    max_connections: self.inbound.max_connections,
+                },
                 receivers,
                 route,
                 delivery: self.delivery.clone(),
@@ -815,6 +876,31 @@ impl Problems {
             (None, None) => {
                 self.add(path, format!("{} or {} is required", inline.0, file.0));
                 None
+            }
+        }
+    }
+
+    /// [`Problems::either`] for a URL: the secret, checked with [`check_url`] once resolved
+    /// (from the environment or its file), the problem reported at the field that gave it.
+    fn either_url(
+        &mut self,
+        path: &str,
+        inline: (&str, &Option<Secret>),
+        file: (&str, &Option<PathBuf>),
+    ) -> Option<Secret> {
+        let field = if inline.1.is_some() { inline.0 } else { file.0 };
+        let url = self.either(path, inline, file)?;
+        let checked = check_url(url.expose(), HTTP_SCHEMES);
+        self.ok(&format!("{path}.{field}"), checked)?;
+        Some(url)
+    }
+
+    /// Checks an inline URL now when it is written out (an `${ENV}` reference is checked once
+    /// resolved, when the config is built).
+    fn check_inline_url(&mut self, path: &str, value: &Option<Secret>) {
+        if let Some(s) = value.as_ref().filter(|s| !s.expose().contains("${")) {
+            if let Err(e) = check_url(s.expose(), HTTP_SCHEMES) {
+                self.add(path, e);
             }
         }
     }
@@ -896,11 +982,9 @@ fn validate_receiver(path: &str, r: &ReceiverConfig, v: &mut Problems) {
                 "webhook_url, webhook_url_file or token_file (with channel) is required".into(),
             ),
         }
-        if !(s.api_url.starts_with("http://") || s.api_url.starts_with("https://")) {
-            v.add(
-                &format!("{p}.api_url"),
-                format!("must be an http:// or https:// url, not {:?}", s.api_url),
-            );
+        v.check_inline_url(&format!("{p}.webhook_url"), &s.webhook_url);
+        if let Err(e) = check_url(&s.api_url, HTTP_SCHEMES) {
+            v.add(&format!("{p}.api_url"), e);
         }
         v.rate(&p, &s.rate);
     }
@@ -911,11 +995,13 @@ fn validate_receiver(path: &str, r: &ReceiverConfig, v: &mut Problems) {
             ("webhook_url", &g.webhook_url),
             ("webhook_url_file", &g.webhook_url_file),
         );
+        v.check_inline_url(&format!("{p}.webhook_url"), &g.webhook_url);
         v.rate(&p, &g.rate);
     }
     for (j, w) in r.webhook.iter().enumerate() {
         let p = format!("{path}.webhook[{j}]");
         v.one_of(&p, ("url", &w.url), ("url_file", &w.url_file));
+        v.check_inline_url(&format!("{p}.url"), &w.url);
     }
     if let Some(t) = &r.templates {
         if let Err(errors) = Templates::check(t) {
@@ -966,7 +1052,7 @@ fn build_receiver(path: &str, r: &ReceiverConfig, v: &mut Problems) -> Receiver 
                     api_url: s.api_url.trim_end_matches('/').to_owned(),
                 }),
             _ => v
-                .either(
+                .either_url(
                     &p,
                     ("webhook_url", &s.webhook_url),
                     ("webhook_url_file", &s.webhook_url_file),
@@ -979,7 +1065,7 @@ fn build_receiver(path: &str, r: &ReceiverConfig, v: &mut Problems) -> Receiver 
     }
     for (j, g) in r.google_chat.iter().enumerate() {
         let p = format!("{path}.google_chat[{j}]");
-        if let Some(url) = v.either(
+        if let Some(url) = v.either_url(
             &p,
             ("webhook_url", &g.webhook_url),
             ("webhook_url_file", &g.webhook_url_file),
@@ -992,7 +1078,7 @@ fn build_receiver(path: &str, r: &ReceiverConfig, v: &mut Problems) -> Receiver 
     }
     for (j, w) in r.webhook.iter().enumerate() {
         let p = format!("{path}.webhook[{j}]");
-        let url = v.either(&p, ("url", &w.url), ("url_file", &w.url_file));
+        let url = v.either_url(&p, ("url", &w.url), ("url_file", &w.url_file));
         let bearer_token = v.file_opt(&format!("{p}.bearer_token_file"), &w.bearer_token_file);
         if let Some(url) = url {
             integrations.push(Integration::Webhook(Webhook { url, bearer_token }));
@@ -1043,6 +1129,62 @@ fn build_route(path: &str, r: &RouteConfig, v: &mut Problems) -> Option<Route> {
 
 fn default_slack_api_url() -> String {
     DEFAULT_SLACK_API_URL.to_owned()
+}
+
+/// Schemes an HTTP destination may use.
+const HTTP_SCHEMES: &[&str] = &["http", "https"];
+
+/// Checks that `raw` is a usable absolute URL with one of `schemes`: no whitespace or control
+/// character anywhere (a pasted webhook URL with a stray space or newline fails only when the
+/// first alert is sent), a scheme, and a host. The message never quotes the URL: webhook URLs
+/// carry their credential in the path or query, and Redis URLs may carry a password.
+pub fn check_url(raw: &str, schemes: &[&str]) -> Result<(), String> {
+    let want = || {
+        let list: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        list.join(" or ")
+    };
+    if let Some((i, c)) = raw
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_whitespace() || c.is_control())
+    {
+        let what = if c.is_control() {
+            "a control character"
+        } else {
+            "whitespace"
+        };
+        return Err(format!(
+            "url must not contain whitespace or control characters (found {what}, U+{:04X}, at character {})",
+            c as u32,
+            i + 1
+        ));
+    }
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err(format!("must be a url starting with {}", want()));
+    };
+    if !schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme)) {
+        return Err(format!("url must start with {}", want()));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials (`user:password@`) are not the host.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        // An IPv6 literal, `[::1]:8080`.
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Err("url has no host".into());
+    }
+    if let Some(port) = host_port.strip_prefix('[').map_or_else(
+        || host_port.split_once(':').map(|(_, p)| p),
+        |v6| v6.split_once("]:").map(|(_, p)| p),
+    ) {
+        if port.parse::<u16>().is_err() {
+            return Err("url has an invalid port".into());
+        }
+    }
+    Ok(())
 }
 
 /// Deserializes an inline secret straight into `Secret`, so the raw value never sits in a

@@ -104,7 +104,7 @@ async fn dead_letter_orphans(app: &Arc<App>) {
                     break;
                 }
                 for d in &items {
-                    s.dead_letter(d.id, &reason, SystemTime::now())?;
+                    s.dead_letter(d.id, &reason, false, SystemTime::now())?;
                 }
                 count += items.len();
             }
@@ -274,7 +274,7 @@ async fn step(
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default()
         );
-        dead_letter(app, dest, d.id, "max_age", reason).await?;
+        dead_letter(app, dest, d.id, "max_age", false, reason).await?;
     }
     if fresh.is_empty() {
         return Ok(Step::Worked);
@@ -411,11 +411,11 @@ async fn failed(
         let attempts = d.attempts.saturating_add(1);
         if !e.retryable {
             tracing::error!(destination = %name, id = d.id, error = %e, "delivery failed permanently; moved to the dead letters");
-            dead_letter(app, dest, d.id, reason, e.to_string()).await?;
+            dead_letter(app, dest, d.id, reason, true, e.to_string()).await?;
         } else if attempts >= policy.max_attempts {
             tracing::error!(destination = %name, id = d.id, attempts, error = %e, "delivery gave up; moved to the dead letters");
             let why = format!("gave up after {attempts} attempts: {e}");
-            dead_letter(app, dest, d.id, reason, why).await?;
+            dead_letter(app, dest, d.id, reason, true, why).await?;
         } else {
             let wait = retry_after
                 .unwrap_or_else(|| backoff(policy.initial_backoff, policy.max_backoff, d.attempts));
@@ -428,14 +428,20 @@ async fn failed(
     Ok(())
 }
 
+/// Moves `id` to the dead letters; `attempted` when an attempt just failed, so the dead
+/// letter's `attempts` agrees with "gave up after N attempts".
 async fn dead_letter(
     app: &Arc<App>,
     dest: &Destination,
     id: u64,
     reason_label: &str,
+    attempted: bool,
     reason: String,
 ) -> Result<(), StoreError> {
-    on_store(app, move |s| s.dead_letter(id, &reason, SystemTime::now())).await?;
+    on_store(app, move |s| {
+        s.dead_letter(id, &reason, attempted, SystemTime::now())
+    })
+    .await?;
     app.metrics
         .dead_letters
         .with_label_values(&[dest.receiver.as_str(), dest.integration, reason_label])

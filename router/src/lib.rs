@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod digest;
 pub mod intake;
+pub mod listen;
 pub mod metrics;
 pub mod model;
 pub mod notify;

@@ -26,9 +26,17 @@ struct Cli {
     /// YAML config file (built-in defaults when absent: listen on :9094, log to the console).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long = "log.level", global = true, default_value = "info")]
-    log_level: LevelFilter,
+    /// Log level (error, warn, info, debug, trace) or per-target directives in `RUST_LOG`
+    /// syntax, e.g. `beacon_router=debug,reqwest=debug`. The HTTP crates (hyper, reqwest, h2,
+    /// rustls) stay at warn unless named.
+    #[arg(
+        long = "log.level",
+        global = true,
+        env = "RUST_LOG",
+        default_value = "info",
+        value_parser = parse_log_filter
+    )]
+    log_level: Targets,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -73,14 +81,43 @@ enum DeadLetterAction {
     },
 }
 
+/// HTTP client and server internals: chatty at debug (a line per connection and pool checkout),
+/// so they log at warn unless a directive names them.
+const QUIET_TARGETS: [&str; 4] = ["hyper", "reqwest", "h2", "rustls"];
+
+fn parse_log_filter(s: &str) -> Result<Targets, String> {
+    s.parse::<Targets>().map_err(|e| {
+        format!("{e} (want a level such as debug, or beacon_router=debug,reqwest=debug)")
+    })
+}
+
+/// The filter the logger runs with: the operator's directives, plus [`QUIET_TARGETS`] at warn
+/// (or the default level, if lower) for each one no directive names. `reqwest` and `rustls`
+/// log through the `log` crate, which `tracing-subscriber`'s `tracing-log` bridge turns into
+/// events these directives filter like any other. None of them logs a request's path, query or
+/// headers (reqwest names the scheme and host of a new connection), where webhook URLs and
+/// tokens live.
+fn log_filter(user: Targets) -> Targets {
+    let cap = user
+        .default_level()
+        .unwrap_or(LevelFilter::OFF)
+        .min(LevelFilter::WARN);
+    let named = |quiet: &str| {
+        user.iter()
+            .any(|(target, _)| target.starts_with(quiet) || quiet.starts_with(target))
+    };
+    let mut filter = user.clone();
+    for quiet in QUIET_TARGETS.into_iter().filter(|q| !named(q)) {
+        filter = filter.with_target(quiet, cap);
+    }
+    filter
+}
+
 fn main() -> ExitCode {
     // Two arenas for two runtime workers; the intake writer and blocking pool share them.
     beacon_common::tune_malloc(2);
     let cli = Cli::parse();
-    let filter = Targets::new()
-        .with_default(cli.log_level)
-        .with_target("hyper", LevelFilter::WARN)
-        .with_target("reqwest", LevelFilter::WARN);
+    let filter = log_filter(cli.log_level);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::registry()
         .with(
@@ -386,4 +423,28 @@ fn via_daemon(listen: SocketAddr, action: DeadLetterAction) -> anyhow::Result<Ex
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(filter: &Targets, target: &str) -> bool {
+        filter.would_enable(target, &tracing::Level::DEBUG)
+    }
+
+    #[test]
+    fn http_crates_stay_quiet_unless_named() {
+        let f = log_filter(parse_log_filter("debug").unwrap_or_else(|e| panic!("{e}")));
+        assert!(level(&f, "beacon_router::delivery"));
+        assert!(!level(&f, "reqwest::connect") && !level(&f, "hyper_util::client"));
+        let f = log_filter(
+            parse_log_filter("beacon_router=debug,reqwest=debug").unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert!(level(&f, "beacon_router::delivery") && level(&f, "reqwest::connect"));
+        assert!(!level(&f, "hyper_util::client") && !level(&f, "redb"));
+        let f = log_filter(parse_log_filter("trace,hyper=trace").unwrap_or_else(|e| panic!("{e}")));
+        assert!(level(&f, "hyper_util::client::legacy") && !level(&f, "rustls::client"));
+        assert!(parse_log_filter("beacon_router=loud").is_err());
+    }
 }

@@ -1,6 +1,6 @@
 //! The router's self-metrics (`GET /metrics`): webhooks received, notifications sent, failed and
 //! dead-lettered by receiver, integration and reason, delivery latency, template errors,
-//! duplicates, digests, reloads, and the queue depth and oldest age per destination (read from
+//! duplicates, digests, reloads, listener connections, and the queue depth and oldest age per destination (read from
 //! the store at scrape time, so every replica reports the shared queue truthfully).
 //!
 //! Label values are bounded: receivers and integrations come from the config, reasons from the
@@ -43,6 +43,11 @@ pub struct Metrics {
     pub last_reload_ok: IntGauge,
     /// Intake batches committed (each one durable write holding one or more webhooks).
     pub intake_batches: IntCounter,
+    /// Connections the webhook listener is serving.
+    pub connections_open: IntGauge,
+    /// Connections the listener closed itself, by reason (`header_timeout`, `idle_timeout`,
+    /// `evicted`: made room at the connection cap).
+    pub connections_closed: IntCounterVec,
     store_up: IntGauge,
     queue_depth: GaugeVec,
     queue_oldest: GaugeVec,
@@ -151,6 +156,17 @@ impl Metrics {
                 "beacon_router_template_errors_total",
                 "Custom templates that failed to render; the default message was sent instead.",
                 RI,
+            ),
+            connections_open: int_gauge(
+                &r,
+                "beacon_router_connections_open",
+                "Connections the webhook listener is serving (at most inbound.max_connections).",
+            ),
+            connections_closed: counter(
+                &r,
+                "beacon_router_connections_closed_total",
+                "Connections the listener closed itself: header_timeout (no complete header in time), idle_timeout, evicted (made room at inbound.max_connections).",
+                &["reason"],
             ),
             digests: counter(
                 &r,

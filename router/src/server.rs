@@ -48,11 +48,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let supervisor = tokio::spawn(crate::delivery::supervise(app.clone()));
     let a = app.clone();
-    let served = axum::serve(
-        listener,
-        router(app.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    // Fixed at start: a reload does not rebind the listener.
+    let limits = app.active().config.listener;
+    let metrics = app.metrics.clone();
+    crate::listen::serve(listener, router(app.clone()), limits, metrics, async move {
         shutdown.await;
         tracing::info!("shutting down: no new webhooks; finishing in-flight sends");
         a.shut_down();
@@ -60,7 +59,7 @@ pub async fn run(
     .await;
     app.shut_down();
     let _ = supervisor.await;
-    served
+    Ok(())
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {

@@ -53,8 +53,15 @@ fn example_in(dir: &Path, skip: &[&str]) -> PathBuf {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
+        // URL files hold a URL (they are checked as one); its secret part is what must never
+        // show up in a message.
+        let content = if key.contains("url") {
+            format!("https://hooks.example.test/services/secret-{name}\n")
+        } else {
+            format!("secret-{name}\n")
+        };
         if !skip.contains(&name) {
-            std::fs::write(&path, format!("secret-{name}\n"))
+            std::fs::write(&path, content)
                 .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         }
     }
@@ -174,7 +181,10 @@ fn example_loads_with_its_secrets() {
                 other => panic!("payments slack should use the web api: {other:?}"),
             }
             assert_eq!((s.rate.per_second, s.rate.burst), (1.0, 3));
-            assert_eq!(g.url.expose(), "secret-payments-chat-webhook-url");
+            assert_eq!(
+                g.url.expose(),
+                "https://hooks.example.test/services/secret-payments-chat-webhook-url"
+            );
             assert_eq!((g.rate.per_second, g.rate.burst), (1.0, 1));
         }
         other => panic!("payments integrations: {other:?}"),
@@ -183,7 +193,10 @@ fn example_loads_with_its_secrets() {
     match oncall {
         Some([Integration::Slack(s), Integration::Webhook(w)]) => {
             assert!(matches!(s.target, SlackTarget::IncomingWebhook { .. }));
-            assert_eq!(w.url.expose(), "secret-pager-bridge-url");
+            assert_eq!(
+                w.url.expose(),
+                "https://hooks.example.test/services/secret-pager-bridge-url"
+            );
             assert_eq!(
                 w.bearer_token.as_ref().map(|t| t.expose()),
                 Some("secret-pager-bridge-token")
@@ -288,24 +301,69 @@ fn inline_secrets_resolve_env_references_at_build() {
         Err(e) => e,
     };
     let problems: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+    // PATH resolves, and its value is then checked as the URL it should be (without quoting it).
     assert_eq!(
         problems,
-        ["receivers[0].webhook[1].url: environment variable BEACON_TEST_UNSET_VARIABLE_X is not set"]
+        [
+            "receivers[0].google_chat[0].webhook_url: must be a url starting with http:// or https://",
+            "receivers[0].webhook[1].url: environment variable BEACON_TEST_UNSET_VARIABLE_X is not set",
+        ]
     );
+    assert!(!err.to_string().contains(&path_value), "{err}");
+}
 
-    let cfg = Config::from_yaml(
-        "receivers: [{name: chat, google_chat: [{webhook_url: '${PATH}'}], webhook: [{url: 'https://example.test/hook'}]}]\n\
-         route: {receiver: chat}\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let loaded = cfg.build().unwrap_or_else(|e| panic!("{e}"));
-    match loaded.receivers[0].integrations.as_slice() {
-        [Integration::GoogleChat(g), Integration::Webhook(w)] => {
-            assert_eq!(g.url.expose(), path_value);
-            assert_eq!(w.url.expose(), "https://example.test/hook");
-        }
-        other => panic!("integrations: {other:?}"),
+/// Every webhook URL, however it is given (inline, `${ENV}`, file), is checked when the config
+/// loads; the problem names the field and never quotes the URL.
+#[test]
+fn webhook_urls_are_checked_and_never_quoted() {
+    let dir = temp_dir("urls");
+    let file = |name: &str, content: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, content).unwrap_or_else(|e| panic!("{e}"));
+        p.display().to_string()
+    };
+    let space = file(
+        "space",
+        "https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=SECRET1 x\n",
+    );
+    let control = file(
+        "control",
+        "https://hooks.slack.com/services/T/B/SECRET2\u{1b}\n",
+    );
+    let no_host = file("nohost", "https://:443/services/SECRET3\n");
+    let good = file("good", "https://hooks.slack.com/services/T/B/SECRET4\n");
+    let cfg = format!(
+        "receivers:\n\
+         - name: a\n\
+         \x20 google_chat: [{{webhook_url_file: {space}}}]\n\
+         \x20 slack: [{{webhook_url_file: {control}}}, {{webhook_url_file: {good}}}]\n\
+         \x20 webhook: [{{url_file: {no_host}}}, {{url: 'http://hook.example/SECRET5 x'}}]\n\
+         route: {{receiver: a}}\n"
+    );
+    let path = dir.join("router.yaml");
+    std::fs::write(&path, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    // The inline URL is checked by validation, before any file is read.
+    let text = load_err(&path).to_string();
+    assert!(
+        text.contains("receivers[0].webhook[1].url: url must not contain whitespace or control characters (found whitespace, U+0020, at character 28)"),
+        "{text}"
+    );
+    std::fs::write(&path, cfg.replace("SECRET5 x", "SECRET5")).unwrap_or_else(|e| panic!("{e}"));
+    let err = load_err(&path);
+    let text = err.to_string();
+    for want in [
+        "receivers[0].google_chat[0].webhook_url_file: url must not contain whitespace or control characters (found whitespace, U+0020, at character 69)",
+        "receivers[0].slack[0].webhook_url_file: url must not contain whitespace or control characters (found a control character, U+001B, at character 45)",
+        "receivers[0].webhook[0].url_file: url has no host",
+    ] {
+        assert!(text.contains(want), "expected {want:?} in:\n{text}");
     }
+    assert_eq!(err.problems.len(), 3, "{text}");
+    assert!(
+        !text.contains("SECRET"),
+        "a url's secret part leaked: {text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -331,4 +389,100 @@ fn receivers_without_any_config_default_to_console() {
     let routed = loaded.route.route_group(&group);
     assert_eq!(routed.len(), 1);
     assert_eq!(routed[0].0, "console");
+}
+
+/// Every key of every section of the config, found from the parser itself: a section's keys are
+/// the "expected one of" list `deny_unknown_fields` gives for an unknown key placed there, and
+/// a key whose value accepts a map (or a list of maps) with an unknown key is a section too.
+fn config_keys() -> Vec<(String, Vec<String>)> {
+    fn probe(value: &serde_json::Value) -> Option<Vec<String>> {
+        let err = match Config::from_yaml(&value.to_string()) {
+            Ok(_) => return None,
+            Err(e) => e.to_string(),
+        };
+        let list = err
+            .split("unknown field `zzz_probe`, expected one of ")
+            .nth(1)?;
+        let list = list.split(" at line ").next()?;
+        Some(
+            list.split(", ")
+                .map(|k| k.trim_matches('`').to_string())
+                .collect(),
+        )
+    }
+    /// `{zzz_probe: 1}` at the end of `path`, each step a key or (`[]`) a list item.
+    fn nest(path: &[String]) -> serde_json::Value {
+        let mut v = serde_json::json!({"zzz_probe": 1});
+        for step in path.iter().rev() {
+            v = if step == "[]" {
+                serde_json::json!([v])
+            } else {
+                serde_json::json!({ step.as_str(): v })
+            };
+        }
+        v
+    }
+    let mut found: Vec<(String, Vec<String>)> = Vec::new();
+    let mut todo: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen: Vec<Vec<String>> = Vec::new();
+    while let Some(path) = todo.pop() {
+        let Some(keys) = probe(&nest(&path)) else {
+            continue;
+        };
+        // A section seen before (the route tree nests itself).
+        if seen.contains(&keys) {
+            continue;
+        }
+        seen.push(keys.clone());
+        for k in &keys {
+            let mut map = path.clone();
+            map.push(k.clone());
+            let mut list = map.clone();
+            list.push("[]".into());
+            todo.push(map);
+            todo.push(list);
+        }
+        let name: Vec<&str> = path.iter().map(String::as_str).collect();
+        found.push((name.join(".").replace(".[]", "[]"), keys));
+    }
+    found
+}
+
+#[test]
+fn the_example_documents_every_config_key() {
+    let sections = config_keys();
+    let names: Vec<&str> = sections.iter().map(|(n, _)| n.as_str()).collect();
+    // The probe found the nested sections, not just the top level.
+    for want in [
+        "",
+        "inbound",
+        "storage.redis",
+        "receivers[]",
+        "receivers[].slack[]",
+        "route",
+    ] {
+        assert!(
+            names.contains(&want),
+            "section {want:?} not found in {names:?}"
+        );
+    }
+    let example = read(&example_path());
+    let mut missing = Vec::new();
+    for (section, keys) in &sections {
+        for key in keys {
+            let documented = example.match_indices(&format!("{key}:")).any(|(i, _)| {
+                example[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            });
+            if !documented {
+                missing.push(format!("{section}: {key}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "config/router.example.yaml claims to document every key; missing: {missing:?}"
+    );
 }

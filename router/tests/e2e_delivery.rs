@@ -185,8 +185,13 @@ fn slack_threads_a_group_and_resolves_it_in_place_and_chat_threads_by_key() {
         .all(|m| m.thread_name == chat_msgs[0].thread_name));
     assert!(!chat_msgs[0].replied && chat_msgs[1].replied && chat_msgs[2].replied);
 
-    // Secrets stay out of the log and the metrics.
+    // Secrets stay out of the log and the metrics, with everything logged at trace (reqwest's
+    // own lines included: `support::LOG_FILTER` raises it through RUST_LOG).
     let log = r.server.log();
+    assert!(
+        log.contains("starting new connection"),
+        "reqwest logs:\n{log}"
+    );
     let metrics = r.metrics();
     for secret in [SLACK_TOKEN, AM_TOKEN, "key-S1", "token-S1"] {
         assert!(!log.contains(secret), "{secret} in the log");
@@ -760,5 +765,110 @@ fn notifications_older_than_max_age_are_dead_lettered() {
     assert!(
         out.contains("server_error: http 503"),
         "the last error is kept: {out}"
+    );
+}
+
+#[test]
+fn a_delivery_that_gives_up_counts_every_attempt_across_a_restart() {
+    let slack = slack(&["C1"]);
+    let mut r = router_with(
+        |dir| slack_web_api(&slack, "C1").replace("{dir}", &dir.display().to_string()),
+        "",
+    );
+    r.edit_config(|body| body.replace("max_attempts: 6", "max_attempts: 3"));
+    assert_eq!(post(&r.url("/-/reload"), Vec::new(), &[]).0, 200);
+    slack.inject(Fault::Status(500), 1000);
+    let (code, body) = r.alertmanager(&am_payload(
+        "GivesUp",
+        &[A {
+            name: "a",
+            firing: true,
+        }],
+        &[],
+    ));
+    assert_eq!(code, 200, "{body}");
+    // The first failure is on disk; SIGTERM lets an attempt in flight finish and record too.
+    r.wait("a failed attempt", WAIT, || {
+        r.metric_sum("beacon_router_notifications_failed_total", &[]) >= 1.0
+    });
+    r.restart_after(|r| r.signal("TERM"));
+    r.wait("a dead letter", WAIT, || {
+        r.metric_sum("beacon_router_dead_letters_total", &[]) == 1.0
+    });
+    assert_eq!(slack.rejections().len(), 3, "three attempts in all");
+    let (code, out, err) = r.cli(&["dead-letters", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("attempts: 3,"), "{out}");
+    assert!(out.contains("gave up after 3 attempts"), "{out}");
+    // The admin API's JSON says the same.
+    let resp = reqwest::blocking::get(r.url("/api/v1/dead-letters")).expect("admin api");
+    let json: serde_json::Value = resp.json().expect("json");
+    let first = &json.as_array().expect("array")[0];
+    assert_eq!(first["attempts"], 3, "{json}");
+}
+
+#[test]
+fn google_chat_failures_say_what_google_answered_without_the_url() {
+    let chat = chat();
+    // A URL of the wrong shape: Google's front end answers an HTML 404 page quoting it.
+    let wrong = chat.webhook_url("S1").replace("/v1/spaces/", "/v1/space/");
+    let (key, token) = ("key-S1", "token-S1");
+    assert!(wrong.contains(key) && wrong.contains(token), "{wrong}");
+    let r = router_with(
+        |dir| {
+            let url_file = secret_file(dir, "chat-url", &wrong);
+            format!("    google_chat:\n      - webhook_url_file: {url_file}\n")
+        },
+        "",
+    );
+    let (code, body) = r.alertmanager(&am_payload(
+        "ChatDown",
+        &[A {
+            name: "a",
+            firing: true,
+        }],
+        &[],
+    ));
+    assert_eq!(code, 200, "{body}");
+    r.wait("a dead letter", WAIT, || {
+        r.metric_sum("beacon_router_dead_letters_total", &[]) == 1.0
+    });
+    let log = r.server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("delivery failed permanently"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{log}"));
+    assert!(
+        line.contains(
+            "http 404: Error 404 (Not Found)!!1 404. That’s an error. The requested URL <redacted>"
+        ),
+        "{line}"
+    );
+    let (_, out, _) = r.cli(&["dead-letters", "list"]);
+    assert!(out.contains("rejected: http 404: Error 404"), "{out}");
+    for secret in [key, token, "/v1/space/"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!out.contains(secret), "{secret} in the dead letters");
+    }
+
+    // A JSON error from the API says Google's status and message.
+    chat.inject(Fault::Status(500), 1);
+    r.edit_config(|body| body.replace("chat-url", "chat-url-good"));
+    secret_file(&r.dir, "chat-url-good", &chat.webhook_url("S1"));
+    assert_eq!(post(&r.url("/-/reload"), Vec::new(), &[]).0, 200);
+    r.alertmanager(&am_payload(
+        "ChatFlaky",
+        &[A {
+            name: "a",
+            firing: true,
+        }],
+        &[],
+    ));
+    chat.wait_for_messages(1, WAIT)
+        .expect("delivered after the 500");
+    let log = r.server.log();
+    assert!(
+        log.contains("http 500: INTERNAL: Injected failure."),
+        "{log}"
     );
 }

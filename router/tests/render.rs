@@ -1,7 +1,9 @@
 //! Rendering tests: snapshots of the bodies each integration sends for representative groups
 //! and for every shared fixture (through the real parsers), property checks that every body is
 //! within its service's limits whatever the group size and text, and custom templates falling
-//! back and being truncated.
+//! back and being truncated, and hostile text (invisible and direction-changing characters,
+//! markup, mentions, clusters a cut could split): a snapshot of a hostile fixture and property
+//! tests over arbitrary Unicode.
 //!
 //! Snapshots live in `tests/snapshots/render/<case>.json`. Run with `UPDATE_SNAPSHOTS=1` to
 //! rewrite them after an intended change, then review the diff.
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use beacon_router::model::{Alert, Group, LabelSet, Source, Status};
 use beacon_router::render::{
-    self, google_chat, slack, utf16_len, TemplateKind, TemplateSources, Templates,
+    self, google_chat, slack, text, utf16_len, TemplateKind, TemplateSources, Templates,
 };
 use beacon_router::sources;
 use serde_json::{json, Value};
@@ -1000,4 +1002,369 @@ fn snapshot_custom_templates() {
             "google_chat": chat.body,
         }),
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile text: invisible and direction-changing characters, markup, mentions, grapheme cuts
+
+/// Every string in a JSON value (keys too), depth first.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|c| strings(c, out)),
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            out.push(k.clone());
+            strings(c, out)
+        }),
+        _ => {}
+    }
+}
+
+/// Panics if `s` carries an invisible or direction-changing character other than those the
+/// renderer itself may write: a ZERO WIDTH JOINER inside a grapheme cluster (an emoji ZWJ
+/// sequence), and FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE pairs, unnested, each around
+/// text with a right-to-left letter.
+fn assert_no_hidden(s: &str, what: &str) {
+    use unicode_segmentation::UnicodeSegmentation;
+    let mut open: Option<usize> = None;
+    for (start, cluster) in s.grapheme_indices(true) {
+        let last = cluster.chars().count() - 1;
+        for (n, (i, c)) in cluster.char_indices().enumerate() {
+            let at = start + i;
+            match c {
+                text::FSI => {
+                    assert!(open.is_none(), "{what}: nested isolate at {at} in {s:?}");
+                    open = Some(at);
+                }
+                text::PDI => {
+                    let o = open
+                        .take()
+                        .unwrap_or_else(|| panic!("{what}: PDI without FSI at {at} in {s:?}"));
+                    assert!(
+                        s[o..at].chars().any(text::is_rtl),
+                        "{what}: isolate around left-to-right text in {s:?}"
+                    );
+                }
+                '\u{200D}' => assert!(
+                    n < last,
+                    "{what}: a ZWJ that joins nothing at {at} in {s:?}"
+                ),
+                c if text::is_hidden_control(c) || matches!(c, '\u{2028}' | '\u{2029}') => {
+                    panic!("{what}: U+{:04X} at {at} in {s:?}", c as u32)
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(open.is_none(), "{what}: isolate left open in {s:?}");
+}
+
+/// Every string of every body a group renders to (Slack incoming webhook and `chat.update`
+/// bodies, Google Chat, console), each checked with [`assert_no_hidden`].
+fn assert_bodies_clean(group: &Group) -> Vec<String> {
+    let slack = render::slack(group, None).body;
+    let chat = render::google_chat(group, None).body;
+    let mut all = Vec::new();
+    strings(&slack.incoming_webhook_body(), &mut all);
+    strings(&slack.update_body("C1", "1.2"), &mut all);
+    strings(&chat, &mut all);
+    all.push(render::console(group));
+    for s in &all {
+        assert_no_hidden(s, "rendered text");
+    }
+    all
+}
+
+fn hostile_group() -> Group {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hostile/alertmanager-hostile.json");
+    let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sources::alertmanager::parse(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn snapshot_hostile_alert() {
+    let group = hostile_group();
+    check_snapshot("hostile-alertmanager", &renderings(&group, false));
+    assert_bodies_clean(&group);
+
+    let slack = render::slack(&group, None).body;
+    let header = str_at(&slack.blocks[0], "/text/text");
+    // plain_text: Slack parses nothing there, so the markup shows literally, as written.
+    assert_eq!(slack.blocks[0]["text"]["type"], "plain_text");
+    assert!(
+        header.contains("<!channel><script>alert(1)</script> *x* ＠here"),
+        "{header}"
+    );
+    // Cut at 150 units on a cluster boundary: the family emoji before the ellipsis is whole.
+    let kept = header.strip_suffix('…').unwrap_or_default().trim_end();
+    assert!(
+        kept.ends_with(" 👨\u{200D}👩\u{200D}👧\u{200D}👦"),
+        "{header}"
+    );
+    let mrkdwn: Vec<&str> = slack
+        .blocks
+        .iter()
+        .filter(|b| b["type"] == "section")
+        .map(|b| str_at(b, "/text/text"))
+        .collect();
+    for t in &mrkdwn {
+        assert!(
+            !t.contains("<!channel>") && !t.contains("<https://evil"),
+            "{t}"
+        );
+        assert!(!t.contains("@channel") && !t.contains("@here") && !t.contains("@everyone"));
+    }
+    assert!(!slack.text.contains("<!channel>") && !slack.text.contains("@here"));
+    // Slack links plain-text @channel into a mention only with `link_names` or `parse: full`
+    // (chat.postMessage reference); no body ever sets them.
+    for body in [
+        slack.incoming_webhook_body(),
+        slack.post_message_body("C1", Some("1.2")),
+        slack.update_body("C1", "1.2"),
+    ] {
+        assert!(body.get("link_names").is_none() && body.get("parse").is_none());
+    }
+    // The alert's name is bold: nothing inside can end or restyle it.
+    let alert = mrkdwn
+        .iter()
+        .find(|t| t.starts_with("🔥 *"))
+        .expect("an alert section");
+    let bold = alert.lines().next().unwrap_or_default();
+    assert_eq!(bold.matches('*').count(), 2, "{bold}");
+    assert!(
+        bold.contains("∗exceeded∗ on db01 ＿now＿ ∼really∼ ˋrm -rf /ˋ ＠channel"),
+        "{bold}"
+    );
+    // Label code spans: a backtick in a name or value cannot end the span; the Hebrew value
+    // is isolated.
+    let labels = alert
+        .lines()
+        .find(|l| l.contains("`host="))
+        .unwrap_or_default();
+    assert_eq!(labels.matches('`').count() % 2, 0, "{labels}");
+    assert!(labels.contains("`codeˋspan=aˋb*c_d~e`"), "{labels}");
+    assert!(
+        labels.contains("`region=\u{2068}שלום-עולם\u{2069}`"),
+        "{labels}"
+    );
+    assert!(labels.contains("`host=db01`"), "{labels}");
+
+    let chat = render::google_chat(&group, None).body;
+    // The card title is plain text too, and shown as written.
+    let title = str_at(&chat, "/cardsV2/0/card/header/title");
+    assert!(
+        title.contains("<!channel><script>alert(1)</script>"),
+        "{title}"
+    );
+    let card = chat["cardsV2"].to_string();
+    assert!(!card.contains("<users/all>") && !card.contains("<script>alert(1)</script> *x*<"));
+    assert!(
+        card.contains("region=<b>\u{2068}שלום-עולם\u{2069}</b>"),
+        "{card}"
+    );
+    // Chat text beside the card has no escaping: `<` `>` become look-alikes.
+    assert!(!str_at(&chat, "/text").contains('<'));
+}
+
+/// Clusters a code-point cut would split, each starting with a character that appears nowhere
+/// else in the generated text, so a split shows as a proper prefix of one followed by `…`.
+const CLUSTERS: &[&str] = &[
+    "👨\u{200D}👩\u{200D}👧\u{200D}👦",
+    "👍🏽",
+    "🇯🇵",
+    "#\u{FE0F}\u{20E3}",
+    "ɐ\u{301}\u{327}",
+];
+
+fn starts_a_cluster(c: char) -> bool {
+    matches!(
+        c,
+        '👨' | '👍' | '#' | 'ɐ' | '\u{FE0F}' | '\u{20E3}' | '\u{1F3FD}'
+    ) || ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+/// Panics if `s` shows a cluster of [`CLUSTERS`] cut short before an ellipsis.
+fn assert_no_split_cluster(s: &str) {
+    for cluster in CLUSTERS {
+        let ends: Vec<usize> = cluster.char_indices().map(|(i, _)| i).skip(1).collect();
+        for end in ends {
+            let cut = format!("{}…", &cluster[..end]);
+            assert!(
+                !s.contains(&cut),
+                "cluster {cluster:?} split as {cut:?} in {s:?}"
+            );
+        }
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HIDDEN: &[char] = &[
+        '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
+        '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}',
+        '\u{2069}', '\u{FEFF}', '\u{2028}', '\u{2029}', '\u{2060}',
+    ];
+
+    /// One piece of alert text: any character (surrogates cannot be chars; they are covered
+    /// through JSON escapes below), a whole cluster, a hidden control, right-to-left letters,
+    /// combining marks, or markup and mentions.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => any::<char>().prop_filter("not a cluster start", |c| !starts_a_cluster(*c)).prop_map(String::from),
+            3 => proptest::sample::select(CLUSTERS).prop_map(str::to_string),
+            3 => proptest::sample::select(HIDDEN).prop_map(String::from),
+            2 => proptest::sample::select(&["שלום", "مرحبا", "ܫܠܡܐ", "1٢3"][..]).prop_map(str::to_string),
+            1 => proptest::sample::select(&["\u{301}", "\u{327}\u{301}", "\u{93F}"][..]).prop_map(str::to_string),
+            2 => proptest::sample::select(&["*", "_", "~", "`", "<!channel>", "@here", " @channel ", "<users/all>", "&", "\n", " "][..]).prop_map(str::to_string),
+            4 => "[a-z ]{1,12}",
+        ]
+    }
+
+    fn text(max_pieces: usize) -> impl Strategy<Value = String> {
+        proptest::collection::vec(piece(), 0..max_pieces).prop_map(|v| v.concat())
+    }
+
+    prop_compose! {
+        fn hostile_alert()(
+            name in text(40),
+            region in text(30),
+            summary in text(120),
+            description in text(600),
+            resolved in any::<bool>(),
+        ) -> Alert {
+            Alert {
+                status: if resolved { Status::Resolved } else { Status::Firing },
+                labels: labels(&[("alertname", &name), ("region", &region), ("severity", "critical")]),
+                annotations: labels(&[("summary", &summary), ("description", &description)]),
+                starts_at: Some(STARTS.into()),
+                ends_at: None,
+                generator_url: Some("http://prometheus:9090/graph".into()),
+                fingerprint: "f".into(),
+            }
+        }
+    }
+
+    prop_compose! {
+        fn hostile_group()(
+            alerts in proptest::collection::vec(hostile_alert(), 1..12),
+            team in text(60),
+            common_summary in text(400),
+            receiver in text(20),
+        ) -> Group {
+            let status = if alerts.iter().any(|a| a.status == Status::Firing) {
+                Status::Firing
+            } else {
+                Status::Resolved
+            };
+            Group {
+                source: Source::Alertmanager,
+                key: "k".into(),
+                status,
+                receiver: Some(receiver),
+                group_labels: LabelSet::new(),
+                common_labels: labels(&[("team", &team), ("severity", "critical")]),
+                common_annotations: labels(&[("summary", &common_summary)]),
+                external_url: Some(EXTERNAL_URL.into()),
+                alerts,
+                truncated_alerts: 0,
+                extra: LabelSet::new(),
+                dedup_key: "d".into(),
+            }
+        }
+    }
+
+    type Cut<'a> = std::borrow::Cow<'a, str>;
+    type Measure = fn(&str) -> usize;
+
+    /// `s` written as JSON with every non-ASCII character as `\u` escapes (astral ones as
+    /// surrogate pairs), as some senders do.
+    fn json_escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            match c {
+                ' '..='~' if c != '"' && c != '\\' => out.push(c),
+                c => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any text: every body within every limit, no invisible or direction-changing
+        /// character from the input, no cluster cut short.
+        #[test]
+        fn hostile_text_renders_within_limits_and_clean(group in hostile_group()) {
+            check_slack_limits(&render::slack(&group, None).body);
+            check_chat_limits(&render::google_chat(&group, None).body);
+            for s in assert_bodies_clean(&group) {
+                assert_no_split_cluster(&s);
+            }
+        }
+
+        /// Every cut is on an extended grapheme cluster boundary of the text it cut, within
+        /// the limit as each platform counts it, and marked with an ellipsis when there is
+        /// room for one.
+        #[test]
+        fn cuts_fall_on_grapheme_boundaries(s in text(200), max in 0usize..600) {
+            use unicode_segmentation::UnicodeSegmentation;
+            let boundaries: Vec<usize> = s.grapheme_indices(true).map(|(i, _)| i).chain([s.len()]).collect();
+            let cuts: [(Cut<'_>, Measure); 3] = [
+                (render::truncate_chars(&s, max), |t| t.chars().count()),
+                (render::truncate_utf16(&s, max), utf16_len),
+                (render::truncate_bytes(&s, max), str::len),
+            ];
+            for (cut, measure) in cuts {
+                prop_assert!(measure(&cut) <= max.max(measure(&s).min(max)));
+                if cut == s {
+                    continue;
+                }
+                let kept = cut.strip_suffix('…').unwrap_or(&cut);
+                prop_assert!(s.starts_with(kept));
+                prop_assert!(boundaries.contains(&kept.len()), "cut at {} in {:?}", kept.len(), s);
+                prop_assert!(cut.ends_with('…') || max < 3, "{:?}", cut);
+            }
+        }
+
+        /// Text sent as JSON `\u` escapes, surrogate pairs included, arrives as the characters
+        /// it encodes and renders clean.
+        #[test]
+        fn json_escaped_text_parses_and_renders_clean(s in text(300)) {
+            let body = format!(
+                r#"{{"version":"4","groupKey":"k","receiver":"r","status":"firing","alerts":[{{"status":"firing","labels":{{"alertname":"A","x":{x}}},"annotations":{{"summary":{x}}},"startsAt":"{STARTS}","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"f"}}],"groupLabels":{{}},"commonLabels":{{"alertname":"A"}},"commonAnnotations":{{}},"externalURL":"","truncatedAlerts":0}}"#,
+                x = json_escaped(&s)
+            );
+            let group = sources::alertmanager::parse(body.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(group.alerts[0].labels.get("x"), Some(&s));
+            check_slack_limits(&render::slack(&group, None).body);
+            check_chat_limits(&render::google_chat(&group, None).body);
+            assert_bodies_clean(&group);
+        }
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_a_clear_error() {
+        for bad in [r"\ud800", r"\udc00x", r"\ud83d\u0041"] {
+            let body = format!(
+                r#"{{"version":"4","groupKey":"k","receiver":"r","status":"firing","alerts":[{{"status":"firing","labels":{{"alertname":"{bad}"}},"annotations":{{}},"startsAt":"{STARTS}","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"f"}}],"groupLabels":{{}},"commonLabels":{{}},"commonAnnotations":{{}},"externalURL":"","truncatedAlerts":0}}"#
+            );
+            let err = sources::alertmanager::parse(body.as_bytes())
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("invalid json at line 1 column"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

@@ -313,7 +313,7 @@ fn assert_down(s: &RedisStore, location: &str, secret: Option<&str>) {
     check("lease", s.lease("d", now, 10).map(|_| ()));
     check("ack", s.ack(1));
     check("retry", s.retry(1, now, "e"));
-    check("dead_letter", s.dead_letter(1, "r", now));
+    check("dead_letter", s.dead_letter(1, "r", true, now));
     check("dead_letters", s.dead_letters().map(|_| ()));
     check("replay", s.replay(1, now).map(|_| ()));
     check("destinations", s.destinations().map(|_| ()));

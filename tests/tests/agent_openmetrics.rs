@@ -18,7 +18,9 @@ const TEXTFILE: &str = "# HELP app_latency_seconds Latency.\n# TYPE app_latency_
 
 fn agent(openmetrics: bool, textfile_dir: &std::path::Path) -> Agent {
     let mut cfg = beacon_agent::Config::default();
-    cfg.collectors.textfile.directory = Some(textfile_dir.to_owned());
+    cfg.collectors
+        .set_flag("collector.textfile.directory", textfile_dir.to_str())
+        .expect("valid directory");
     cfg.web.openmetrics = openmetrics;
     Agent::start(cfg).expect("start agent")
 }

@@ -77,19 +77,8 @@ impl GoogleChatNotifier {
         )
         .await?;
         if !status.is_success() {
-            // Google's errors are JSON: {"error": {"code", "message", "status"}}.
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    let e = v.get("error")?;
-                    Some(format!(
-                        "{} {}",
-                        e.get("status").and_then(Value::as_str).unwrap_or(""),
-                        e.get("message").and_then(Value::as_str).unwrap_or("")
-                    ))
-                })
-                .unwrap_or(text);
-            return Err(status_error(status, &headers, &message));
+            let detail = error_detail(&text, &url_secrets(self.url.expose()));
+            return Err(status_error(status, &headers, &detail));
         }
         // The answer is the created message; record its thread so the state shows where the
         // group's messages went (threading itself needs no state: the key is deterministic).
@@ -101,5 +90,139 @@ impl GoogleChatNotifier {
             thread,
             template_error: rendered.template_error,
         })
+    }
+}
+
+/// The parts of a webhook URL that are a credential, in the forms an error body may quote them:
+/// the whole URL, its path and query, and each query value (raw and decoded).
+fn url_secrets(raw: &str) -> Vec<String> {
+    let mut secrets = vec![raw.to_owned()];
+    if let Ok(u) = Url::parse(raw) {
+        secrets.push(u.path().to_owned());
+        if let Some(q) = u.query() {
+            secrets.push(q.to_owned());
+            secrets.extend(
+                q.split('&')
+                    .filter_map(|kv| Some(kv.split_once('=')?.1.to_owned())),
+            );
+        }
+        secrets.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+    }
+    // Short values ("1") would redact half the message without protecting anything.
+    secrets.retain(|s| s.len() >= 4);
+    // Longest first, so a value inside the query is not redacted before the query is.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+}
+
+/// What a failed answer says, for the log and the dead letter: Google's JSON error as
+/// `STATUS: message`, else the body as text (an HTML error page from Google's front end without
+/// its markup), `(empty body)` when there is none; every credential of the webhook URL replaced
+/// by `<redacted>` (Google's HTML 404 page quotes the requested URL, key and token included).
+/// `status_error` then bounds it to a short single line.
+fn error_detail(text: &str, secrets: &[String]) -> String {
+    let json_error =
+        serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| match v.get("error")? {
+                Value::String(s) => Some(s.clone()),
+                e => {
+                    let part = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").trim();
+                    let parts: Vec<&str> = [part("status"), part("message")]
+                        .into_iter()
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    (!parts.is_empty()).then(|| parts.join(": "))
+                }
+            });
+    let mut detail = match json_error {
+        Some(e) => e,
+        None if text.trim_start().starts_with('<') => strip_markup(text),
+        None => text.trim().to_owned(),
+    };
+    for secret in secrets {
+        if detail.contains(secret.as_str()) {
+            detail = detail.replace(secret.as_str(), "<redacted>");
+        }
+    }
+    if detail.trim().is_empty() {
+        "(empty body)".to_owned()
+    } else {
+        detail
+    }
+}
+
+/// The text of an HTML page: tags and `<style>`/`<script>` contents dropped, whitespace runs
+/// collapsed. Enough for an error page; looks at the first 16,384 characters only.
+fn strip_markup(html: &str) -> String {
+    let head = crate::render::prefix_chars(html, 16 * 1024).0;
+    let mut out = String::with_capacity(head.len() / 2);
+    let mut rest = head;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        out.push(' ');
+        let tag = &rest[open..];
+        let lower = tag.get(..8).unwrap_or(tag).to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<style") {
+            tag.find("</style>").map(|i| i + "</style>".len())
+        } else if lower.starts_with("<script") {
+            tag.find("</script>").map(|i| i + "</script>".len())
+        } else {
+            tag.find('>').map(|i| i + 1)
+        };
+        match skip_to {
+            Some(n) => rest = &tag[n..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Vec<String> {
+        url_secrets("https://chat.googleapis.com/v1/spaces/AAA/messages?key=KEY123&token=TOK%3D456")
+    }
+
+    #[test]
+    fn google_errors_say_status_and_message() {
+        let s = secrets();
+        let body =
+            r#"{"error":{"code":500,"message":"Internal error encountered.","status":"INTERNAL"}}"#;
+        assert_eq!(
+            error_detail(body, &s),
+            "INTERNAL: Internal error encountered."
+        );
+        assert_eq!(
+            error_detail(r#"{"error":"backend down"}"#, &s),
+            "backend down"
+        );
+        assert_eq!(
+            error_detail(r#"{"error":{"code":503}}"#, &s),
+            r#"{"error":{"code":503}}"#
+        );
+        assert_eq!(error_detail("", &s), "(empty body)");
+        assert_eq!(error_detail("  upstream reset ", &s), "upstream reset");
+    }
+
+    #[test]
+    fn html_pages_are_text_and_the_url_is_redacted() {
+        let s = secrets();
+        let page = "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 404 (Not Found)!!1</title><style>*{margin:0}</style><p><b>404.</b> <ins>That’s an error.</ins><p>The requested URL <code>/v1/spaces/AAA/messages?key=KEY123&amp;token=TOK=456</code> was not found on this server. <ins>That’s all we know.</ins>";
+        let d = error_detail(page, &s);
+        assert!(
+            d.starts_with("Error 404 (Not Found)!!1 404. That’s an error."),
+            "{d}"
+        );
+        assert!(
+            !d.contains("KEY123") && !d.contains("TOK") && !d.contains("AAA"),
+            "{d}"
+        );
+        assert!(d.contains("<redacted>"), "{d}");
     }
 }

@@ -8,6 +8,7 @@
 //! Always one line: values are quoted when needed, with `"`, `\` and control characters
 //! escaped, and cut so a huge annotation cannot flood the log.
 
+use super::text::{neutralise, neutralise_group};
 use super::{
     counts, group_display_labels, group_name, group_severity, group_summary, status_tag,
     truncate_chars,
@@ -17,8 +18,10 @@ use crate::model::{Group, Source};
 /// Longest value written (in chars, before quoting).
 const MAX_VALUE_CHARS: usize = 300;
 
-/// The console line for a group.
+/// The console line for a group (its alert text neutralised first: `text.rs`; the group key
+/// too, since it is printed).
 pub fn render(group: &Group) -> String {
+    let group = &*neutralise_group(group);
     let c = counts(group);
     let mut line = format!("{} {}", status_tag(group), escape_bare(&group_name(group)));
     let mut kv = |k: &str, v: &str| {
@@ -54,7 +57,7 @@ pub fn render(group: &Group) -> String {
     if !labels.is_empty() {
         kv("labels", &labels.join(","));
     }
-    kv("group_key", &group.key);
+    kv("group_key", &neutralise(&group.key));
     line
 }
 

@@ -16,6 +16,7 @@
 use serde_json::{json, Value};
 
 use super::template::{TemplateError, TemplateKind, Templates};
+use super::text::{isolate_rtl, neutralise_group};
 use super::{
     alert_description, alert_display_labels, alert_headline, alert_summary, alert_time_note,
     alerts_url, chat_text_sanitize, group_display_labels, group_runbook, group_severity,
@@ -60,8 +61,12 @@ pub fn serialized_len(body: &Value) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-/// The default card message for a group.
+/// The default card message for a group (its alert text neutralised first: `text.rs`).
 pub fn render(group: &Group) -> Value {
+    render_neutralised(&neutralise_group(group))
+}
+
+fn render_neutralised(group: &Group) -> Value {
     let body = card_message(group);
     if serialized_len(&body) <= MAX_MESSAGE_BYTES {
         body
@@ -75,11 +80,12 @@ pub fn render(group: &Group) -> Value {
 /// The receiver's `google_chat_text` template when configured and working (a text message),
 /// else the default card (with the error).
 pub fn render_with(group: &Group, templates: Option<&Templates>) -> Rendered<Value> {
+    let group = &*neutralise_group(group);
     let rendered = templates.and_then(|t| t.render(TemplateKind::GoogleChatText, group));
     match rendered {
-        None => Rendered::ok(render(group)),
+        None => Rendered::ok(render_neutralised(group)),
         Some(Ok(text)) if text.trim().is_empty() => Rendered {
-            body: render(group),
+            body: render_neutralised(group),
             template_error: Some(
                 TemplateError::Output {
                     kind: TemplateKind::GoogleChatText,
@@ -90,7 +96,7 @@ pub fn render_with(group: &Group, templates: Option<&Templates>) -> Rendered<Val
         },
         Some(Ok(text)) => Rendered::ok(text_message(group, &text)),
         Some(Err(e)) => Rendered {
-            body: render(group),
+            body: render_neutralised(group),
             template_error: Some(e.to_string()),
         },
     }
@@ -175,10 +181,11 @@ fn alert_colour(group: &Group, alert: &Alert) -> &'static str {
 fn labels_html(labels: &[(&str, &str)], max: usize) -> String {
     let mut out = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
+        // Right-to-left values are isolated so they cannot reorder the labels around them.
         let item = format!(
             "{}=<b>{}</b>",
-            html_fit(k, 100),
-            html_fit(&single_line(v), 200)
+            html_fit(&single_line(k), 100),
+            isolate_rtl(&html_fit(&single_line(v), 200))
         );
         if out.chars().count() + item.chars().count() + 20 > max {
             out.push_str(&format!(" +{} more", labels.len() - i));

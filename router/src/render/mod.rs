@@ -1,7 +1,8 @@
 //! Message rendering: turns a `model::Group` into the body each integration sends (Slack Block
 //! Kit, Google Chat cardsV2, generic JSON, a console line), plus the helpers they share: which
 //! labels to show, severity and status markers, links (runbook, source, Alertmanager silence),
-//! escaping, and truncation that never splits a UTF-8 character. Rendering does no I/O.
+//! escaping, and truncation on grapheme cluster boundaries (`text.rs` holds what alert text may
+//! and may not bring into a message). Rendering does no I/O.
 //!
 //! # What a default message shows
 //!
@@ -25,6 +26,7 @@ pub mod console;
 pub mod google_chat;
 pub mod slack;
 pub mod template;
+pub mod text;
 pub mod webhook;
 
 use std::borrow::Cow;
@@ -32,6 +34,7 @@ use std::borrow::Cow;
 use crate::model::{Alert, Group, LabelSet, Status};
 
 pub use template::{TemplateError, TemplateKind, TemplateSources, Templates};
+pub use text::neutralise_group;
 
 /// A rendered body and, when a custom template was configured but failed, its error: the body is
 /// then the default message, so the alert still goes out. The caller counts and logs the error.
@@ -595,6 +598,15 @@ pub fn slack_escape(s: &str) -> Cow<'_, str> {
     escape_chars(s, &[('&', "&amp;"), ('<', "&lt;"), ('>', "&gt;")])
 }
 
+/// Slack mrkdwn from alert text: [`slack_escape`], with plain-text `@channel`, `@here` and
+/// `@everyone` made inert ([`text::slack_mentions_neutralise`]). Never for URLs.
+pub fn slack_text_escape(s: &str) -> Cow<'_, str> {
+    match text::slack_mentions_neutralise(s) {
+        Cow::Borrowed(b) => slack_escape(b),
+        Cow::Owned(o) => Cow::Owned(slack_escape(&o).into_owned()),
+    }
+}
+
 /// HTML escaping for Google Chat card text, which accepts a small HTML subset.
 pub fn html_escape(s: &str) -> Cow<'_, str> {
     escape_chars(
@@ -657,8 +669,10 @@ pub fn utf16_len(s: &str) -> usize {
 }
 
 /// Cuts `s` to at most `max` units (as `unit` counts a char), ending in `…` when cut. Cuts only
-/// between chars, so the result is always valid UTF-8. Reads no further than the cut, so cutting
-/// a huge string costs what the result does.
+/// on extended grapheme cluster boundaries (UAX #29), so a family emoji, a flag, a keycap or a
+/// letter with its accents is kept whole or left out whole, never split. A cut never leaves a
+/// [`text::FSI`] open: it goes back to before the isolated value instead. Reads no further than
+/// the cut, so cutting a huge string costs what the result does.
 fn truncate_units(s: &str, max: usize, unit: fn(char) -> usize) -> Cow<'_, str> {
     let ell: usize = ELLIPSIS.chars().map(unit).sum();
     // Too small for the ellipsis: the longest prefix that fits, unmarked.
@@ -673,6 +687,10 @@ fn truncate_units(s: &str, max: usize, unit: fn(char) -> usize) -> Cow<'_, str> 
     for (i, c) in s.char_indices() {
         used += unit(c);
         if used > max {
+            let mut cut = text::grapheme_floor(s, cut);
+            if let Some(open) = unclosed_isolate(&s[..cut]) {
+                cut = open;
+            }
             let mut out = s[..cut].to_string();
             if mark {
                 out.push_str(ELLIPSIS);
@@ -686,7 +704,15 @@ fn truncate_units(s: &str, max: usize, unit: fn(char) -> usize) -> Cow<'_, str> 
     Cow::Borrowed(s)
 }
 
-/// The first `n` chars of `s`, and whether anything was left out.
+/// Where the last isolate opened in `s` and not closed starts, if one is (the renderers open
+/// isolates only around a whole label value and never nest them).
+fn unclosed_isolate(s: &str) -> Option<usize> {
+    let open = s.rfind(text::FSI)?;
+    (!s[open..].contains(text::PDI)).then_some(open)
+}
+
+/// The first `n` chars of `s`, and whether anything was left out. Not grapheme-aware: callers
+/// look at a prefix far longer than what they keep and cut that with [`truncate_chars`] & co.
 pub fn prefix_chars(s: &str, n: usize) -> (&str, bool) {
     match s.char_indices().nth(n) {
         Some((i, _)) => (&s[..i], true),
@@ -694,7 +720,8 @@ pub fn prefix_chars(s: &str, n: usize) -> (&str, bool) {
     }
 }
 
-/// Cuts to at most `max` chars (Unicode scalar values), ending in `…` when cut.
+/// Cuts to at most `max` chars (Unicode scalar values, what Slack counts), ending in `…` when
+/// cut.
 pub fn truncate_chars(s: &str, max: usize) -> Cow<'_, str> {
     truncate_units(s, max, |_| 1)
 }
@@ -775,9 +802,10 @@ fn fit_text(
     out
 }
 
-/// Slack mrkdwn text from raw text, at most `max` UTF-16 units after cleaning and escaping.
+/// Slack mrkdwn text from raw text, at most `max` UTF-16 units after cleaning and escaping
+/// (mentions included: [`slack_text_escape`]).
 pub fn slack_fit(raw: &str, max: usize) -> String {
-    fit_text(raw, max, slack_escape, utf16_len)
+    fit_text(raw, max, slack_text_escape, utf16_len)
 }
 
 /// Google Chat card HTML from raw text, at most `max` chars after cleaning and escaping.

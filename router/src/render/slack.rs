@@ -19,10 +19,13 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::template::{TemplateError, TemplateKind, Templates};
+use super::text::{
+    isolate_rtl, neutralise_group, slack_markup_neutralise, slack_mentions_neutralise,
+};
 use super::{
     alert_description, alert_display_labels, alert_headline, alert_summary, alert_time_note,
     alerts_url, group_display_labels, group_runbook, group_severity, group_summary, more_detail,
-    ordered_alerts, plural, runbook_url, silence_url, slack_escape, slack_fit, slack_link,
+    ordered_alerts, plural, runbook_url, silence_url, slack_fit, slack_link, slack_text_escape,
     source_label, source_url, status_line, title, truncate_utf16, utf16_len, Rendered,
     FIRING_ALERT_MARKER, RESOLVED_MARKER,
 };
@@ -115,8 +118,12 @@ fn no_unfurl(m: &mut Map<String, Value>) {
     m.insert("unfurl_media".into(), json!(false));
 }
 
-/// The default message for a group.
+/// The default message for a group (its alert text neutralised first: `text.rs`).
 pub fn render(group: &Group) -> SlackMessage {
+    render_neutralised(&neutralise_group(group))
+}
+
+fn render_neutralised(group: &Group) -> SlackMessage {
     SlackMessage {
         text: fallback_text(group),
         blocks: default_blocks(group),
@@ -126,8 +133,9 @@ pub fn render(group: &Group) -> SlackMessage {
 /// The receiver's templates when configured and working, else the default message (with the
 /// error). Any failing Slack template makes the whole message the default, never a mix.
 pub fn render_with(group: &Group, templates: Option<&Templates>) -> Rendered<SlackMessage> {
+    let group = &*neutralise_group(group);
     let Some(t) = templates else {
-        return Rendered::ok(render(group));
+        return Rendered::ok(render_neutralised(group));
     };
     let mut errors: Vec<TemplateError> = Vec::new();
     let text = match t.render(TemplateKind::SlackText, group) {
@@ -165,12 +173,12 @@ pub fn render_with(group: &Group, templates: Option<&Templates>) -> Rendered<Sla
     if !errors.is_empty() {
         let msg: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Rendered {
-            body: render(group),
+            body: render_neutralised(group),
             template_error: Some(msg.join("; ")),
         };
     }
     let body = match (text, blocks) {
-        (None, None) => render(group),
+        (None, None) => render_neutralised(group),
         (Some(text), None) => SlackMessage {
             text,
             blocks: Vec::new(),
@@ -322,12 +330,14 @@ pub fn fallback_text(group: &Group) -> String {
     slack_fit(&single_line(&raw), FALLBACK_TEXT_MAX)
 }
 
+/// A header block. `plain_text` shows `<!channel>` and `*` literally (Slack parses no markup
+/// there), so only plain-text mentions need neutralising.
 fn header(text: &str) -> Value {
     json!({
         "type": "header",
         "text": {
             "type": "plain_text",
-            "text": truncate_utf16(&single_line(text), MAX_HEADER_TEXT),
+            "text": truncate_utf16(&slack_mentions_neutralise(&single_line(text)), MAX_HEADER_TEXT),
             "emoji": true,
         },
     })
@@ -354,12 +364,15 @@ fn single_line(s: &str) -> String {
 }
 
 /// `` `k=v` `k=v` `` within `max` units, with "+N more" when labels had to be left out.
-/// Backticks in values would end the code span early, so they become a look-alike.
+/// Backticks in names and values would end the code span early, so they become a look-alike;
+/// right-to-left values are isolated so they cannot reorder the labels around them.
 fn label_list(labels: &[(&str, &str)], max: usize) -> String {
     let mut out = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
-        let raw = format!("{k}={}", single_line(v)).replace('`', "ˋ");
-        let item = format!("`{}`", slack_fit(&raw, 200));
+        let key = slack_fit(&single_line(k).replace('`', "ˋ"), 100);
+        let room = 200usize.saturating_sub(utf16_len(&key) + 1).max(20);
+        let value = slack_fit(&single_line(v).replace('`', "ˋ"), room);
+        let item = format!("`{key}={}`", isolate_rtl(&value));
         let more = labels.len() - i;
         let reserve = if more > 1 { 12 } else { 0 };
         if utf16_len(&out) + 1 + utf16_len(&item) + reserve > max {
@@ -443,9 +456,13 @@ fn alert_section(group: &Group, alert: &Alert, max: usize) -> Value {
         .map(str::to_string)
         .or_else(|| alert.labels.get("alertname").cloned())
         .unwrap_or_else(|| format!("alert {}", alert.fingerprint));
+    // Inside our bold: an attacker's `*`, `_`, `~` or backtick must not end or restyle it.
     let mut text = format!(
         "{marker} *{}*",
-        slack_fit(&single_line(&name), (max / 6).clamp(40, 300))
+        slack_fit(
+            &slack_markup_neutralise(&single_line(&name)),
+            (max / 6).clamp(40, 300)
+        )
     );
     if let Some(d) = alert_description(alert) {
         text.push('\n');
@@ -469,7 +486,7 @@ fn alert_section(group: &Group, alert: &Alert, max: usize) -> Value {
     let mut tail = String::new();
     push_links(&mut tail, &links, max.saturating_sub(utf16_len(&text) + 60));
     if let Some(t) = alert_time_note(alert) {
-        let t = slack_escape(&t).into_owned();
+        let t = slack_text_escape(&t).into_owned();
         if !tail.is_empty() {
             tail.push_str(" · ");
         }

@@ -279,7 +279,7 @@ fn new_environment() -> Environment<'static> {
     });
     env.set_formatter(format_value);
     env.add_filter("slack_escape", |s: String| {
-        super::slack_escape(&s).into_owned()
+        super::slack_text_escape(&s).into_owned()
     });
     env.add_filter("tojson", tojson);
     env.add_filter("truncate", |s: String, n: usize| {
@@ -292,7 +292,7 @@ fn new_environment() -> Environment<'static> {
 /// Writes `{{ value }}` with the template's escaping (see the module docs).
 fn format_value(out: &mut Output, state: &State, value: &Value) -> Result<(), minijinja::Error> {
     let escape: Option<fn(&str) -> std::borrow::Cow<'_, str>> = match state.auto_escape() {
-        AutoEscape::Custom(SLACK_ESCAPE) => Some(super::slack_escape),
+        AutoEscape::Custom(SLACK_ESCAPE) => Some(super::slack_text_escape),
         AutoEscape::Custom(CHAT_ESCAPE) => Some(super::chat_text_sanitize),
         _ => None,
     };

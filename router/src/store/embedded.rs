@@ -515,10 +515,19 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    fn dead_letter(&self, id: u64, reason: &str, now: SystemTime) -> Result<(), StoreError> {
+    fn dead_letter(
+        &self,
+        id: u64,
+        reason: &str,
+        attempted: bool,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
         let mut leases = self.leases();
         self.write("dead_letter", |txn| {
-            let record = Self::remove_queued(txn, id)?;
+            let mut record = Self::remove_queued(txn, id)?;
+            if attempted {
+                record.attempts = record.attempts.saturating_add(1);
+            }
             let dead = DeadRecord {
                 record,
                 reason: reason.to_string(),

@@ -146,8 +146,17 @@ pub trait Store: Send + Sync {
     /// delivery ready again at `not_before`, and releases the lease.
     fn retry(&self, id: u64, not_before: SystemTime, error: &str) -> Result<(), StoreError>;
 
-    /// Gives up on a queued delivery: moves it to the dead letters with `reason`.
-    fn dead_letter(&self, id: u64, reason: &str, now: SystemTime) -> Result<(), StoreError>;
+    /// Gives up on a queued delivery: moves it to the dead letters with `reason`. `attempted`
+    /// says an attempt just failed (as `retry` would count it): it is added to `attempts`, so
+    /// the dead letter's count is every attempt made, the one that gave up included; false
+    /// when giving up without trying (too old, destination gone).
+    fn dead_letter(
+        &self,
+        id: u64,
+        reason: &str,
+        attempted: bool,
+        now: SystemTime,
+    ) -> Result<(), StoreError>;
 
     /// Every dead letter, oldest id first.
     fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;

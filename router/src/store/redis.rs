@@ -403,11 +403,13 @@ redis.call('HSET', rec(id), 'st', 'r', 'nb', ARGV[3], 'err', ARGV[4])
 return 1
 "#;
 
-/// ARGV: prefix, id, reason, at ms. Returns 1, or 0 if no such queued delivery.
+/// ARGV: prefix, id, reason, at ms, attempted (`1` counts the attempt that just failed).
+/// Returns 1, or 0 if no such queued delivery.
 const LUA_DEAD_LETTER: &str = r#"
 local id = ARGV[2]
 local f = redis.call('HMGET', rec(id), 'st', 'dest', 'entry')
 if not queued(f[1]) then return 0 end
+if ARGV[5] == '1' then redis.call('HINCRBY', rec(id), 'att', 1) end
 unlink(f[2], f[3])
 forget(f[2], id)
 redis.call('HSET', rec(id), 'st', 'x', 'reason', ARGV[3], 'at', ARGV[4])
@@ -871,7 +873,13 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    fn dead_letter(&self, id: u64, reason: &str, now: SystemTime) -> Result<(), StoreError> {
+    fn dead_letter(
+        &self,
+        id: u64,
+        reason: &str,
+        attempted: bool,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
         const OP: &str = "dead_letter";
         let done: u8 = self.with_conn(OP, |c| {
             scripts()
@@ -881,6 +889,7 @@ impl Store for RedisStore {
                 .arg(id)
                 .arg(reason)
                 .arg(to_millis(now))
+                .arg(u8::from(attempted))
                 .invoke(c)
         })?;
         if done == 0 {

@@ -26,6 +26,7 @@ macro_rules! store_suite_tests {
             leases_are_exclusive_until_ack_or_retry,
             retry_delays_by_not_before_and_counts_attempts,
             dead_letter_list_and_replay,
+            dead_letter_attempts_count_every_attempt_across_reopens,
             depth_and_oldest,
             destinations_with_queued_items,
             enqueue_of_nothing_is_a_no_op,
@@ -209,11 +210,11 @@ pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
     must(s.lease("d", t0(), 10), "lease");
     must(s.retry(ids[0], t0(), "429"), "retry");
     must(
-        s.dead_letter(ids[0], "channel_not_found", t0() + secs(5)),
+        s.dead_letter(ids[0], "channel_not_found", true, t0() + secs(5)),
         "dead_letter",
     );
     must(
-        s.dead_letter(ids[2], "too old", t0() + secs(6)),
+        s.dead_letter(ids[2], "too old", false, t0() + secs(6)),
         "dead_letter",
     );
 
@@ -222,12 +223,15 @@ pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
     assert_eq!(dead[0].delivery.id, ids[0]);
     assert_eq!(dead[0].delivery.destination, "d");
     assert_eq!(dead[0].delivery.group, group("1"));
-    assert_eq!(dead[0].delivery.attempts, 1);
+    // One retry, then the attempt that gave up: both count.
+    assert_eq!(dead[0].delivery.attempts, 2);
     assert_eq!(dead[0].delivery.last_error.as_deref(), Some("429"));
     assert_eq!(dead[0].reason, "channel_not_found");
     assert_eq!(dead[0].at, t0() + secs(5));
     assert_eq!(dead[1].delivery.id, ids[2]);
     assert_eq!(dead[1].reason, "too old");
+    // Given up without trying: nothing added.
+    assert_eq!(dead[1].delivery.attempts, 0);
 
     // Dead letters leave the queue.
     assert_eq!(must(s.depth("d"), "depth").0, 1);
@@ -250,6 +254,35 @@ pub fn dead_letter_list_and_replay(f: &dyn StoreFactory) {
         s.replay(ids[0], replay_at),
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// "gave up after 3 attempts" and the dead letter's `attempts` agree, whatever restarts came
+/// between the attempts.
+pub fn dead_letter_attempts_count_every_attempt_across_reopens(f: &dyn StoreFactory) {
+    let mut s = f.fresh();
+    let id = queued(s.enqueue(vec![item("d", "1")], t0()))[0];
+    for n in 0..2u64 {
+        let leased = must(s.lease("d", t0() + secs(n), 10), "lease");
+        assert_eq!(leased[0].attempts as u64, n);
+        must(s.retry(id, t0() + secs(n), "http 500"), "retry");
+        s = f.reopen(s);
+    }
+    let leased = must(s.lease("d", t0() + secs(2), 10), "lease");
+    assert_eq!(leased[0].attempts, 2);
+    must(
+        s.dead_letter(
+            id,
+            "gave up after 3 attempts: http 500",
+            true,
+            t0() + secs(2),
+        ),
+        "dead_letter",
+    );
+    let s = f.reopen(s);
+    let dead = must(s.dead_letters(), "dead_letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].delivery.attempts, 3);
+    assert_eq!(dead[0].reason, "gave up after 3 attempts: http 500");
 }
 
 pub fn depth_and_oldest(f: &dyn StoreFactory) {
@@ -283,7 +316,7 @@ pub fn destinations_with_queued_items(f: &dyn StoreFactory) {
         ["ops/slack", "ops/slack/0", "payments/google_chat/1"]
     );
     must(s.ack(ids[1]), "ack");
-    must(s.dead_letter(ids[3], "gone", t0()), "dead_letter");
+    must(s.dead_letter(ids[3], "gone", false, t0()), "dead_letter");
     assert_eq!(must(s.destinations(), "destinations"), ["ops/slack/0"]);
 }
 
@@ -298,7 +331,7 @@ pub fn unknown_ids_are_not_found(f: &dyn StoreFactory) {
     for r in [
         s.ack(42),
         s.retry(42, t0(), "e"),
-        s.dead_letter(42, "r", t0()),
+        s.dead_letter(42, "r", true, t0()),
         s.replay(42, t0()).map(|_| ()),
     ] {
         match r {
@@ -436,7 +469,7 @@ pub fn reopen_returns_leases_and_keeps_everything(f: &dyn StoreFactory) {
     assert_eq!(keys(&leased), ["1", "2"]);
     must(s.ack(ids[0]), "ack");
     must(s.lease("e", t0(), 10), "lease");
-    must(s.dead_letter(ids[3], "bad", t0()), "dead_letter");
+    must(s.dead_letter(ids[3], "bad", true, t0()), "dead_letter");
     must(s.claim_dedup("k", secs(60), t0()), "claim");
     must(s.set_thread("d", "g", "ts"), "set_thread");
 

@@ -154,12 +154,14 @@ impl Router {
     }
 }
 
+/// The log filter every router under test runs with, through `RUST_LOG`: everything at trace,
+/// the HTTP client and server crates included, so the tests that look for secrets in the log
+/// see the most the router can ever write.
+pub const LOG_FILTER: &str = "trace,hyper=trace,reqwest=trace,h2=trace,rustls=trace";
+
 fn start_process(config: &Path, dir: &Path) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_beacon-router"));
-    cmd.arg("--config")
-        .arg(config)
-        .arg("--log.level")
-        .arg("debug");
+    cmd.arg("--config").arg(config).env("RUST_LOG", LOG_FILTER);
     Server::start("beacon-router", cmd, dir).expect("start router")
 }
 

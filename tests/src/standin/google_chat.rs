@@ -12,6 +12,8 @@
 //!   does not find it); `REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD` replies to the thread with that
 //!   key (or `thread.name`) or starts a new thread with that key; `REPLY_MESSAGE_OR_FAIL` is the
 //!   same for keys but answers `404 NOT_FOUND` for an unknown `thread.name`.
+//! - A path the API does not serve gets Google's front-end HTML 404 page, which quotes the
+//!   requested URL, query (`key`, `token`) included.
 //! - Writes are limited per space (about one per second); over the limit is
 //!   `429 RESOURCE_EXHAUSTED`, optionally with `Retry-After`.
 
@@ -144,6 +146,7 @@ impl GoogleChatStandin {
         }));
         let app = Router::new()
             .route("/v1/spaces/{space}/messages", post(create_message))
+            .fallback(not_found_page)
             .with_state(inner.clone());
         let server = ServerHandle::start("google-chat", app)?;
         Ok(Self { inner, server })
@@ -245,6 +248,28 @@ fn status_name(code: u16) -> &'static str {
         504 => "DEADLINE_EXCEEDED",
         _ => "UNKNOWN",
     }
+}
+
+/// Google's front-end 404 page for a path no API serves: HTML, quoting the request's path and
+/// query (so a client that logs error bodies as they are would log the webhook's key and token).
+async fn not_found_page(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
+    let path = uri.path().to_owned();
+    lock(&s).reject(&path, StatusCode::NOT_FOUND, "no such path");
+    let requested = uri
+        .path_and_query()
+        .map(|pq| pq.as_str().replace('&', "&amp;"))
+        .unwrap_or_default();
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  \
+         <style>*{{margin:0;padding:0}}</style>\n  <p><b>404.</b> <ins>That’s an error.</ins>\n  \
+         <p>The requested URL <code>{requested}</code> was not found on this server.  <ins>That’s all we know.</ins>\n"
+    );
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        page,
+    )
+        .into_response()
 }
 
 /// A Google API error answer.

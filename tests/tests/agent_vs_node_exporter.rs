@@ -75,8 +75,8 @@ fn agent_matches_node_exporter_on_this_host() {
     cmd.arg("--collector.disable-defaults")
         // The collectors Beacon implements are enabled on both sides.
         .args(beacon_agent::collectors::names().map(|c| format!("--collector.{c}")))
-        // Beacon reads /proc/net/dev; node_exporter 1.5 defaults to netlink, which adds families.
-        .arg("--no-collector.netdev.netlink")
+        // Both sides read link statistics over rtnetlink (node_exporter's default
+        // `--collector.netdev.netlink`, whose families 1.5 and 1.12 share, nohandler included).
         // Debian patches these defaults; Beacon follows upstream node_exporter.
         .arg("--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)")
         .arg("--collector.netdev.device-exclude=^$")

@@ -12,10 +12,12 @@ pub mod flags;
 pub mod gonum;
 pub mod http;
 pub mod metrics;
+pub mod mountinfo;
 pub mod process;
 pub mod read;
 pub mod rtnetlink;
 pub mod scrape;
+pub mod statfs;
 pub mod sysfs;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;

@@ -118,20 +118,10 @@ pub const OPTION_FLAGS: &[(&str, &str, FlagKind)] = &[
     ("collector.cpu.info", "cpu", FlagKind::Bool),
     ("collector.cpu.info.flags-include", "cpu", FlagKind::Value),
     ("collector.cpu.info.bugs-include", "cpu", FlagKind::Value),
-    (
-        "collector.filesystem.stat-workers",
-        "filesystem",
-        FlagKind::Value,
-    ),
     ("collector.hwmon.chip-include", "hwmon", FlagKind::Value),
     ("collector.hwmon.chip-exclude", "hwmon", FlagKind::Value),
     ("collector.hwmon.sensor-include", "hwmon", FlagKind::Value),
     ("collector.hwmon.sensor-exclude", "hwmon", FlagKind::Value),
-    (
-        "collector.netclass.ignore-invalid-speed",
-        "netclass",
-        FlagKind::Bool,
-    ),
     ("collector.netclass.netlink", "netclass", FlagKind::Bool),
     (
         "collector.netclass_rtnl.with-stats",

@@ -1,5 +1,5 @@
 //! `netclass`: network interface properties from `{sysfs}/class/net/<iface>/*`, as
-//! node_exporter 1.5's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`. On the
+//! node_exporter 1.12.1's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`. On the
 //! live `/sys`, 16 of the 22 attributes come from one rtnetlink dump (`rtnetlink.rs`) with the
 //! same values; attribute files are kept open across scrapes (`read::KeptFile`).
 
@@ -176,12 +176,19 @@ const IGNORED_DEVICES: Opt = Opt::new(
     "Regexp of net devices to ignore for netclass collector.",
 );
 
+const IGNORE_INVALID_SPEED: Opt = Opt::new(
+    "ignore_invalid_speed",
+    "collector.netclass.ignore-invalid-speed",
+    Kind::Bool(false),
+    "Ignore devices where the speed is invalid. This will be the default behavior in 2.x.",
+);
+
 /// The `netclass` collector: `/sys/class/net`.
 pub const SPEC: Spec = Spec {
     name: "netclass",
     default_enabled: true,
     help: "/sys/class/net",
-    options: &[IGNORED_DEVICES],
+    options: &[IGNORED_DEVICES, IGNORE_INVALID_SPEED],
     filters: &[],
     build: |ctx| Box::new(Netclass::new(ctx)),
 };
@@ -191,6 +198,8 @@ pub struct Netclass {
     dir: PathBuf,
     /// `--collector.netclass.ignored-devices` (node_exporter's default `^$` ignores nothing).
     exclude: Option<Regex>,
+    /// `--collector.netclass.ignore-invalid-speed`: no speed sample for a negative speed.
+    ignore_invalid_speed: bool,
     /// Kept attribute files by interface name; interfaces no longer listed are dropped at the
     /// next scrape, closing their files.
     files: Mutex<HashMap<String, IfaceFiles>>,
@@ -218,6 +227,8 @@ enum Mismatch {
 /// `dev->flags`; netlink's `ifi_flags` adds IFF_RUNNING/LOWER_UP/DORMANT and the promiscuity
 /// counters' flags differ), name_assign_type and speed.
 const DUPLEX: usize = 2;
+/// Index of `flags` in `NUMERIC`.
+const FLAGS: usize = 7;
 const SYSFS_ONLY: [usize; 5] = [0, 5, 7, 12, SPEED];
 
 /// sysfs' `operstate` strings by IF_OPER_* value (linux/net/core/net-sysfs.c).
@@ -260,6 +271,7 @@ impl Netclass {
         Self {
             dir: ctx.paths.sysfs.join("class/net"),
             exclude: ctx.regex(&IGNORED_DEVICES),
+            ignore_invalid_speed: ctx.bool(&IGNORE_INVALID_SPEED),
             files: Mutex::new(HashMap::new()),
             netlink: None,
             netlink_off: AtomicBool::new(false),
@@ -502,6 +514,16 @@ fn prune<T>(
     });
 }
 
+/// node_exporter 1.12's `adminstate` label: IFF_UP of the sysfs `flags` attribute, `unknown`
+/// when the attribute could not be read.
+fn admin_state(i: &Iface) -> &'static str {
+    match i.numeric[FLAGS] {
+        None => "unknown",
+        Some(f) if f & libc::IFF_UP as i64 != 0 => "up",
+        Some(_) => "down",
+    }
+}
+
 /// Whether `read_dir` failed because the directory is absent or unreadable (os.ErrNotExist,
 /// os.ErrPermission).
 fn is_absent(e: &io::Error) -> bool {
@@ -554,16 +576,20 @@ impl Collector for Netclass {
                 if i.operstate == "up" { 1.0 } else { 0.0 },
             );
         }
-        // node_exporter's output is sorted by label values, address first.
-        let mut info: Vec<&Iface> = ifaces.iter().collect();
-        info.sort_by(|a, b| (&a.text[..2], &a.name).cmp(&(&b.text[..2], &b.name)));
-        for i in info {
+        // node_exporter's output is sorted by label values in label-name order: address,
+        // adminstate, broadcast, device.
+        let mut info: Vec<(&Iface, &str)> = ifaces.iter().map(|i| (i, admin_state(i))).collect();
+        info.sort_by(|(a, sa), (b, sb)| {
+            (&a.text[0], sa, &a.text[1], &a.name).cmp(&(&b.text[0], sb, &b.text[1], &b.name))
+        });
+        for (i, adminstate) in info {
             let [address, broadcast, duplex, ifalias] = &i.text;
             out.gauge(
                 "node_network_info",
                 "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
                 &[
                     ("address", address),
+                    ("adminstate", adminstate),
                     ("broadcast", broadcast),
                     ("device", &i.name),
                     ("duplex", duplex),
@@ -577,8 +603,13 @@ impl Collector for Netclass {
             for i in &ifaces {
                 let Some(mut v) = i.numeric[k] else { continue };
                 if k == SPEED {
+                    // Some devices report -1 for an unknown speed: node_exporter leaves it out
+                    // only with `--collector.netclass.ignore-invalid-speed`.
+                    if v < 0 && self.ignore_invalid_speed {
+                        continue;
+                    }
                     // Mbit/s to bytes/s in int64 as node_exporter does, so the unknown speed
-                    // -1 becomes -125000 (`--collector.netclass.ignore-invalid-speed` is off).
+                    // -1 becomes -125000.
                     v = v.wrapping_mul(1_000_000) / 8;
                 }
                 out.sample(*ty, name, help, &[("device", &i.name)], v as f64);
@@ -670,6 +701,32 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("bonding_masters"), "{text}");
+    }
+
+    #[test]
+    fn adminstate_follows_iff_up_and_invalid_speed_can_be_ignored() {
+        let dir = tree();
+        let net = dir.path().join("class/net");
+        std::fs::write(net.join("a0/flags"), "0x1003\n").expect("write");
+        std::fs::write(net.join("b0/flags"), "0x1002\n").expect("write");
+        std::fs::create_dir_all(net.join("c0")).expect("mkdir");
+        let (res, text) = collect(dir.path(), None);
+        res.expect("collect");
+        for (dev, state) in [("a0", "up"), ("b0", "down"), ("c0", "unknown")] {
+            let want = format!("adminstate=\"{state}\",broadcast=\"\",device=\"{dev}\"");
+            assert!(text.contains(&want), "{want} in {text}");
+        }
+        let mut cfg = Config::default();
+        cfg.paths.sysfs = dir.path().to_owned();
+        cfg.collectors
+            .set_flag("collector.netclass.ignore-invalid-speed", None)
+            .expect("valid flag");
+        let mut w = MetricWriter::new();
+        Netclass::new(&cfg.context("netclass").expect("registered"))
+            .collect(&mut w)
+            .expect("collect");
+        let text = w.render_to_string();
+        assert!(!text.contains("node_network_speed_bytes"), "{text}");
     }
 
     #[test]

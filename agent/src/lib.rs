@@ -7,6 +7,7 @@ pub mod collector;
 pub mod collectors;
 pub mod config;
 pub mod error;
+pub mod ethtool;
 pub mod filter;
 pub mod flags;
 pub mod gonum;

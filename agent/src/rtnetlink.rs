@@ -27,12 +27,14 @@ const IFLA_CARRIER: u16 = 33;
 const IFLA_CARRIER_CHANGES: u16 = 35;
 const IFLA_CARRIER_UP_COUNT: u16 = 47;
 const IFLA_CARRIER_DOWN_COUNT: u16 = 48;
+const IFLA_PROP_LIST: u16 = 52;
+const IFLA_ALT_IFNAME: u16 = 53;
 /// Leaves the per-family statistics (IFLA_AF_SPEC's inet6 counters) out of the dump: netclass does
 /// not report them. The kernel still sends IFLA_STATS64 and IFLA_STATS.
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-const NLMSG_HDRLEN: usize = 16;
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 const IFINFOMSG_LEN: usize = 16;
 const IFADDRMSG_LEN: usize = 8;
 const IFA_ADDRESS: u16 = 1;
@@ -68,6 +70,10 @@ pub(crate) struct Link {
     /// IFLA_STATS64 (or, without it, the 32-bit IFLA_STATS widened), in `rtnl_link_stats64`
     /// order up to `rx_nohandler` (0 on kernels before 4.6); only in a dump with statistics.
     pub stats: Option<[u64; STATS]>,
+    /// Whether `stats` came from IFLA_STATS64 (netclass' RTNL mode reads only those).
+    pub stats64: bool,
+    /// IFLA_PROP_LIST's alternative names, in kernel order.
+    pub altnames: Vec<String>,
 }
 
 /// One address as an RTM_GETADDR dump reports it.
@@ -159,7 +165,7 @@ impl LinkDump {
         let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = Some(Socket {
-                fd: open_socket()?,
+                fd: open_socket_of(libc::NETLINK_ROUTE)?,
                 seq: 0,
                 buf: vec![0; RECV_BUF],
             });
@@ -184,13 +190,14 @@ impl LinkDump {
     }
 }
 
-fn open_socket() -> io::Result<OwnedFd> {
+/// A netlink socket of `protocol` (NETLINK_ROUTE, NETLINK_GENERIC).
+pub(crate) fn open_socket_of(protocol: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the result is checked before use.
     let fd = unsafe {
         libc::socket(
             libc::AF_NETLINK,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
+            protocol,
         )
     };
     if fd < 0 {
@@ -210,7 +217,7 @@ fn dump(
     request: u16,
     header_len: usize,
     ext_mask: Option<u32>,
-    mut each: impl FnMut(u16, &[u8]) -> Option<()>,
+    each: impl FnMut(u16, &[u8]) -> Option<()>,
 ) -> io::Result<()> {
     let mut req = [0u8; NLMSG_HDRLEN + IFINFOMSG_LEN + 8];
     let len = NLMSG_HDRLEN + header_len + if ext_mask.is_some() { 8 } else { 0 };
@@ -225,9 +232,23 @@ fn dump(
         req[attr + 2..attr + 4].copy_from_slice(&IFLA_EXT_MASK.to_ne_bytes());
         req[attr + 4..attr + 8].copy_from_slice(&mask.to_ne_bytes());
     }
-    // SAFETY: `req` is a valid buffer of at least `len` bytes; the kernel is the destination
+    exchange(fd, &req[..len], seq, buf, each)
+}
+
+/// Sends one request (`req`, a whole netlink message carrying `seq`) and hands each reply
+/// message of that sequence number to `each` up to NLMSG_DONE (a dump) or, for a request that
+/// is not a dump, the first reply.
+pub(crate) fn exchange(
+    fd: &OwnedFd,
+    req: &[u8],
+    seq: u32,
+    buf: &mut [u8],
+    mut each: impl FnMut(u16, &[u8]) -> Option<()>,
+) -> io::Result<()> {
+    let dump = u16::from_ne_bytes([req[6], req[7]]) & libc::NLM_F_DUMP as u16 != 0;
+    // SAFETY: `req` is a valid buffer of `req.len()` bytes; the kernel is the destination
     // (an unbound netlink socket sends to pid 0).
-    let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), len, 0) };
+    let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -253,7 +274,12 @@ fn dump(
         if n > buf.len() {
             return Err(io::Error::other("netlink reply truncated"));
         }
-        if parse_messages(&buf[..n], seq, &mut each)? {
+        let mut replies = 0;
+        let done = parse_messages(&buf[..n], seq, &mut |kind, body| {
+            replies += 1;
+            each(kind, body)
+        })?;
+        if done || (!dump && replies > 0) {
             return Ok(());
         }
     }
@@ -297,7 +323,7 @@ fn parse_messages(
 
 /// The attributes after a fixed header: (type without the nesting/byte-order bits, value).
 /// `None` for an attribute longer than the message.
-fn attributes(mut attrs: &[u8]) -> impl Iterator<Item = Option<(u16, &[u8])>> {
+pub(crate) fn attributes(mut attrs: &[u8]) -> impl Iterator<Item = Option<(u16, &[u8])>> {
     std::iter::from_fn(move || {
         if attrs.len() < 4 {
             return None;
@@ -346,6 +372,12 @@ fn parse_addr(body: &[u8]) -> Option<Option<Addr>> {
     }))
 }
 
+/// A netlink string attribute (NUL-terminated), invalid UTF-8 replaced by U+FFFD as Go's
+/// `strings.ToValidUTF8` does.
+fn nul_terminated(v: &[u8]) -> String {
+    String::from_utf8_lossy(v.split(|&b| b == 0).next().unwrap_or(v)).into_owned()
+}
+
 /// Reads counter `i` of a statistics struct of `width`-byte counters.
 fn counter(v: &[u8], width: usize, i: usize) -> u64 {
     let b = &v[i * width..(i + 1) * width];
@@ -373,7 +405,7 @@ fn parse_stats(v: &[u8], width: usize) -> Option<[u64; STATS]> {
 }
 
 /// Netlink's 4-byte alignment.
-fn align(n: usize) -> usize {
+pub(crate) fn align(n: usize) -> usize {
     (n + 3) & !3
 }
 
@@ -394,9 +426,7 @@ fn parse_link(body: &[u8]) -> Option<Link> {
                 .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         };
         let u8v = || v.first().copied();
-        // Strings are NUL-terminated.
-        let text =
-            || String::from_utf8_lossy(v.split(|&b| b == 0).next().unwrap_or(v)).into_owned();
+        let text = || nul_terminated(v);
         match kind {
             IFLA_IFNAME => link.name = text(),
             IFLA_ADDRESS => link.address = Some(v.to_vec()),
@@ -414,10 +444,18 @@ fn parse_link(body: &[u8]) -> Option<Link> {
             IFLA_CARRIER_DOWN_COUNT => link.carrier_down = u32v(),
             IFLA_STATS64 => link.stats = Some(parse_stats(v, 8)?),
             IFLA_STATS => stats32 = Some(parse_stats(v, 4)?),
+            IFLA_PROP_LIST => {
+                for prop in attributes(v) {
+                    if let (IFLA_ALT_IFNAME, name) = prop? {
+                        link.altnames.push(nul_terminated(name));
+                    }
+                }
+            }
             _ => {}
         }
     }
     // node_exporter widens the 32-bit counters when a driver sends no 64-bit ones.
+    link.stats64 = link.stats.is_some();
     if link.stats.is_none() {
         link.stats = stats32;
     }

@@ -122,12 +122,6 @@ pub const OPTION_FLAGS: &[(&str, &str, FlagKind)] = &[
     ("collector.hwmon.chip-exclude", "hwmon", FlagKind::Value),
     ("collector.hwmon.sensor-include", "hwmon", FlagKind::Value),
     ("collector.hwmon.sensor-exclude", "hwmon", FlagKind::Value),
-    ("collector.netclass.netlink", "netclass", FlagKind::Bool),
-    (
-        "collector.netclass_rtnl.with-stats",
-        "netclass",
-        FlagKind::Bool,
-    ),
     ("collector.stat.softirq", "stat", FlagKind::Bool),
     ("collector.arp.device-include", "arp", FlagKind::Value),
     ("collector.arp.device-exclude", "arp", FlagKind::Value),

@@ -14,6 +14,8 @@ use std::sync::{Mutex, PoisonError};
 use regex_lite::Regex;
 
 use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::error::io_reason;
+use crate::ethtool::Ethtool;
 use crate::gonum;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read::{self, KeptFile};
@@ -183,12 +185,30 @@ const IGNORE_INVALID_SPEED: Opt = Opt::new(
     "Ignore devices where the speed is invalid. This will be the default behavior in 2.x.",
 );
 
+const NETLINK: Opt = Opt::new(
+    "netlink",
+    "collector.netclass.netlink",
+    Kind::Bool(false),
+    "Use netlink to gather stats instead of /proc/net/dev.",
+);
+const RTNL_WITH_STATS: Opt = Opt::new(
+    "rtnl_with_stats",
+    "collector.netclass_rtnl.with-stats",
+    Kind::Bool(false),
+    "Expose the statistics for each network device, replacing netdev collector.",
+);
+
 /// The `netclass` collector: `/sys/class/net`.
 pub const SPEC: Spec = Spec {
     name: "netclass",
     default_enabled: true,
     help: "/sys/class/net",
-    options: &[IGNORED_DEVICES, IGNORE_INVALID_SPEED],
+    options: &[
+        IGNORED_DEVICES,
+        IGNORE_INVALID_SPEED,
+        NETLINK,
+        RTNL_WITH_STATS,
+    ],
     filters: &[],
     build: |ctx| Box::new(Netclass::new(ctx)),
 };
@@ -211,7 +231,55 @@ pub struct Netclass {
     netlink_off: AtomicBool,
     /// Consecutive scrapes in which sysfs lacked an interface of the dump.
     netlink_misses: AtomicU32,
+    /// `--collector.netclass.netlink`: node_exporter's RTNL mode (`rtnl` below).
+    rtnl: Option<Rtnl>,
 }
+
+/// node_exporter's `netClassRTNLUpdate`: interfaces and most attributes from an rtnetlink
+/// dump, speed and duplex from ethtool's netlink link modes, and `addr_assign_type`, `dev_id`
+/// and `name_assign_type` from sysfs. Its families differ from the sysfs mode's, quirks
+/// included: `node_network_info` has no `adminstate` and another HELP text, `dormant` is the
+/// link mode, `carrier` is reported for down interfaces, duplex is ethtool's capitalised
+/// name (`Full`), an unknown speed (0xffffffff) is reported as 536870911875000 bytes/s, and
+/// `node_network_altnames_info` lists alternative names. node_exporter reads the three sysfs
+/// attributes under a hard-coded `/sys`; Beacon reads them under `{sysfs}` (so with a sysfs
+/// of another network namespace they are simply missing).
+#[derive(Debug)]
+struct Rtnl {
+    links: LinkDump,
+    ethtool: Ethtool,
+    /// `--collector.netclass_rtnl.with-stats`.
+    with_stats: bool,
+}
+
+/// The IFLA_STATS64 counters of `--collector.netclass_rtnl.with-stats`, gauges named
+/// `node_network_<name>` (node_exporter's names, in `rtnl_link_stats64` order).
+const RTNL_STATS: [&str; crate::rtnetlink::STATS] = [
+    "receive_packets_total",
+    "transmit_packets_total",
+    "receive_bytes_total",
+    "transmit_bytes_total",
+    "receive_errors_total",
+    "transmit_errors_total",
+    "receive_dropped_total",
+    "transmit_dropped_total",
+    "multicast_total",
+    "collisions_total",
+    "receive_length_errors_total",
+    "receive_over_errors_total",
+    "receive_crc_errors_total",
+    "receive_frame_errors_total",
+    "receive_fifo_errors_total",
+    "receive_missed_errors_total",
+    "transmit_aborted_errors_total",
+    "transmit_carrier_errors_total",
+    "transmit_fifo_errors_total",
+    "transmit_heartbeat_errors_total",
+    "transmit_window_errors_total",
+    "receive_compressed_total",
+    "transmit_compressed_total",
+    "receive_nohandler_total",
+];
 
 /// How sysfs failed to show an interface of the rtnetlink dump.
 #[derive(Debug, PartialEq)]
@@ -276,6 +344,15 @@ impl Netclass {
             netlink: None,
             netlink_off: AtomicBool::new(false),
             netlink_misses: AtomicU32::new(0),
+            rtnl: ctx.bool(&NETLINK).then(|| Rtnl {
+                links: if ctx.bool(&RTNL_WITH_STATS) {
+                    LinkDump::with_stats()
+                } else {
+                    LinkDump::new()
+                },
+                ethtool: Ethtool::new(),
+                with_stats: ctx.bool(&RTNL_WITH_STATS),
+            }),
         }
         .with_netlink(false)
     }
@@ -556,12 +633,185 @@ fn is_unavailable(e: &io::Error) -> bool {
         )
 }
 
+impl Netclass {
+    /// node_exporter's RTNL mode (see `Rtnl`).
+    fn collect_rtnl(&self, r: &Rtnl, out: &mut MetricWriter) -> Result<(), CollectError> {
+        let ignored = |name: &str| self.exclude.as_ref().is_some_and(|re| re.is_match(name));
+        let mut modes = match r.ethtool.link_modes() {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                tracing::debug!(
+                    "ETHTOOL netlink interface unavailable, duplex and linkspeed are not scraped."
+                );
+                Vec::new()
+            }
+            Err(e) => {
+                return Err(CollectError::Other(format!(
+                    "could not get link modes: {}",
+                    io_reason(&e)
+                )))
+            }
+        };
+        modes.retain(|m| !ignored(&m.name));
+        modes.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for m in &modes {
+            // mdlayher/ethtool converts the u32 to a Go int, so SPEED_UNKNOWN stays positive.
+            let bytes = u64::from(m.speed) * 1_000_000 / 8;
+            out.gauge(
+                "node_network_speed_bytes",
+                "Network device property: speed_bytes",
+                &[("device", &m.name)],
+                bytes as f64,
+            );
+        }
+        let mut links = r.links.links().map_err(|e| {
+            CollectError::Other(format!("could not get net class info: {}", io_reason(&e)))
+        })?;
+        links.retain(|l| !ignored(&l.name));
+        links.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+
+        // addr_assign_type, dev_id and name_assign_type: sysfs, through kept files.
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        prune(&mut files, &links, |l| {
+            (l.name.as_str(), u64::from(l.index as u32))
+        });
+        let mut buf = [0u8; SYSFS_READ_MAX];
+        let mut info: Vec<[String; 6]> = Vec::with_capacity(links.len());
+        let mut altnames: Vec<(&str, &str)> = Vec::new();
+        for l in &links {
+            let id = u64::from(l.index as u32);
+            let f = files
+                .entry(l.name.clone())
+                .or_insert_with(|| IfaceFiles::new(&self.dir.join(&l.name), id));
+            let mut sysfs = [None; 3];
+            for (v, k) in sysfs.iter_mut().zip([0, 5, 12]) {
+                *v = read_kept(&f.numeric[k], &mut buf)
+                    .map_err(|e| {
+                        CollectError::Other(format!("could not get sysfs device info: {e}"))
+                    })?
+                    .map(|s| gonum::parse_int(&s).unwrap_or(0));
+            }
+            let device = [("device", l.name.as_str())];
+            let operstate = l.operstate.unwrap_or(0);
+            out.gauge(
+                "node_network_up",
+                "Value is 1 if operstate is 'up', 0 otherwise.",
+                &device,
+                if operstate == 6 { 1.0 } else { 0.0 },
+            );
+            info.push([
+                l.address.as_deref().map(format_mac).unwrap_or_default(),
+                l.broadcast.as_deref().map(format_mac).unwrap_or_default(),
+                l.name.clone(),
+                modes
+                    .binary_search_by(|m| m.name.as_str().cmp(&l.name))
+                    .map(|i| modes[i].duplex_string())
+                    .unwrap_or_default(),
+                l.ifalias.clone().unwrap_or_default(),
+                OPERSTATES
+                    .get(usize::from(operstate))
+                    .map_or_else(String::new, |s| (*s).to_owned()),
+            ]);
+            altnames.extend(
+                l.altnames
+                    .iter()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| (a.as_str(), l.name.as_str())),
+            );
+            let iface_link = match l.link {
+                Some(t) if t as u32 > 0 => t as u32,
+                _ => l.index as u32,
+            };
+            let gauges: [(&str, Option<f64>); 13] = [
+                ("address_assign_type", sysfs[0].map(|v| v as f64)),
+                ("carrier", l.carrier.map(f64::from)),
+                ("device_id", sysfs[1].map(|v| v as f64)),
+                ("flags", Some(f64::from(l.flags))),
+                ("iface_id", Some(f64::from(l.index as u32))),
+                ("iface_link_mode", l.linkmode.map(f64::from)),
+                // node_exporter reports the link mode as `dormant` in this mode.
+                ("dormant", l.linkmode.map(f64::from)),
+                ("iface_link", Some(f64::from(iface_link))),
+                ("mtu_bytes", Some(f64::from(l.mtu.unwrap_or(0)))),
+                ("name_assign_type", sysfs[2].map(|v| v as f64)),
+                ("net_dev_group", l.group.map(f64::from)),
+                ("transmit_queue_length", l.txqlen.map(f64::from)),
+                ("protocol_type", Some(f64::from(l.kind))),
+            ];
+            for (name, v) in gauges {
+                if let Some(v) = v {
+                    out.gauge(
+                        &format!("node_network_{name}"),
+                        &format!("Network device property: {name}"),
+                        &device,
+                        v,
+                    );
+                }
+            }
+            for (name, v) in [
+                ("carrier_changes_total", l.carrier_changes),
+                ("carrier_up_changes_total", l.carrier_up),
+                ("carrier_down_changes_total", l.carrier_down),
+            ] {
+                if let Some(v) = v {
+                    out.counter(
+                        &format!("node_network_{name}"),
+                        &format!("Network device property: {name}"),
+                        &device,
+                        f64::from(v),
+                    );
+                }
+            }
+            if let (true, true, Some(stats)) = (r.with_stats, l.stats64, &l.stats) {
+                for (name, v) in RTNL_STATS.iter().zip(stats) {
+                    out.gauge(
+                        &format!("node_network_{name}"),
+                        &format!("Network device property: {name}"),
+                        &device,
+                        *v as f64,
+                    );
+                }
+            }
+        }
+        drop(files);
+        info.sort();
+        for [address, broadcast, device, duplex, ifalias, operstate] in &info {
+            out.gauge(
+                "node_network_info",
+                "Non-numeric data of <iface>, value is always 1.",
+                &[
+                    ("address", address),
+                    ("broadcast", broadcast),
+                    ("device", device),
+                    ("duplex", duplex),
+                    ("ifalias", ifalias),
+                    ("operstate", operstate),
+                ],
+                1.0,
+            );
+        }
+        altnames.sort_unstable();
+        for (altname, device) in altnames {
+            out.gauge(
+                "node_network_altnames_info",
+                "Non-numeric data of <iface> altname, value is always 1.",
+                &[("altname", altname), ("device", device)],
+                1.0,
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Collector for Netclass {
     fn name(&self) -> &'static str {
         "netclass"
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
+        if let Some(r) = &self.rtnl {
+            return self.collect_rtnl(r, out);
+        }
         // Read everything first: like node_exporter, a hard read error reports nothing.
         let ifaces = match self.netlink_ifaces() {
             Some(res) => res?,
@@ -886,6 +1136,56 @@ mod tests {
             "{} key calls, bound {bound}",
             calls.get()
         );
+    }
+
+    #[test]
+    fn rtnl_mode_reports_node_exporters_netlink_families() {
+        let mut cfg = Config::default();
+        for f in [
+            "collector.netclass.netlink",
+            "collector.netclass_rtnl.with-stats",
+        ] {
+            cfg.collectors.set_flag(f, None).expect("valid flag");
+        }
+        let c = Netclass::new(&cfg.context("netclass").expect("registered"));
+        assert!(c.rtnl.is_some());
+        let text = render(&c);
+        assert!(
+            text.contains(
+                "# HELP node_network_info Non-numeric data of <iface>, value is always 1.\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("adminstate"), "{text}");
+        assert!(
+            text.contains("node_network_iface_id{device=\"lo\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node_network_iface_link{device=\"lo\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node_network_protocol_type{device=\"lo\"} 772\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE node_network_receive_packets_total gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE node_network_carrier_changes_total counter\n"),
+            "{text}"
+        );
+        // Every sample of a family is sorted by device.
+        let devices: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("node_network_mtu_bytes{device=\""))
+            .map(|l| &l[..l.find('"').expect("quote")])
+            .collect();
+        let mut sorted = devices.clone();
+        sorted.sort_unstable();
+        assert_eq!(devices, sorted);
     }
 
     #[test]

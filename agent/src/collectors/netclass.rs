@@ -1,7 +1,10 @@
 //! `netclass`: network interface properties from `{sysfs}/class/net/<iface>/*`, as
-//! node_exporter 1.12.1's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`. On the
-//! live `/sys`, 16 of the 22 attributes come from one rtnetlink dump (`rtnetlink.rs`) with the
-//! same values; attribute files are kept open across scrapes (`read::KeptFile`).
+//! node_exporter 1.12.1's `netclass_linux.go` reports them from procfs' `sysfs.NetClass`
+//! (`node_network_info` carries `adminstate`, from IFF_UP of `flags`). On the live `/sys`, 16 of
+//! the 22 attributes come from one rtnetlink dump (`rtnetlink.rs`) with the same values;
+//! attribute files are kept open across scrapes (`read::KeptFile`). With
+//! `--collector.netclass.netlink`, node_exporter's RTNL mode and its own family set instead
+//! (see `Rtnl`).
 
 use std::collections::HashMap;
 use std::ffi::CStr;

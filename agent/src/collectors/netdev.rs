@@ -24,6 +24,7 @@
 //! dump (Go's `net.Interface.Addrs`).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -374,21 +375,25 @@ impl Netdev {
         let links = dump.links().map_err(err)?;
         // Go ignores the error of `Addrs()`: no addresses then.
         let addrs = dump.addrs().unwrap_or_default();
+        // Interface names by ifindex, so each address is matched in one lookup (not a scan
+        // of every address per interface).
+        let names: HashMap<u32, &str> = links
+            .iter()
+            .filter(|l| !self.ignored(&l.name))
+            .map(|l| (l.index as u32, l.name.as_str()))
+            .collect();
         let mut rows: Vec<[String; 4]> = Vec::with_capacity(addrs.len());
-        for link in &links {
-            if self.ignored(&link.name) {
+        for a in &addrs {
+            let Some(device) = names.get(&a.index) else {
                 continue;
-            }
-            for a in addrs.iter().filter(|a| a.index == link.index as u32) {
-                let (ip, prefix) = go_ip(&a.ip, a.prefixlen);
-                let scope = scope(&ip);
-                rows.push([
-                    ip_string(&ip),
-                    link.name.clone(),
-                    prefix.to_string(),
-                    scope.to_owned(),
-                ]);
-            }
+            };
+            let (ip, prefix) = go_ip(&a.ip, a.prefixlen);
+            rows.push([
+                ip_string(&ip),
+                (*device).to_owned(),
+                prefix.to_string(),
+                scope(&ip).to_owned(),
+            ]);
         }
         // The client library sorts by label values in label-name order.
         rows.sort();

@@ -6,8 +6,9 @@
 //! # Mounts and labels
 //! Mounts come from `{procfs}/1/mountinfo` (the host's mount namespace when the agent runs in
 //! a container with the host's `/proc`), or `{procfs}/self/mountinfo` when PID 1 is hidden
-//! (`hidepid`). The kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134`
-//! backslash) are decoded in mount points and sources. `readonly` is 1 when the mount's or the
+//! (`hidepid`). As in node_exporter, the `mountpoint` label decodes only the kernel's `\040`
+//! (space) and `\011` (tab) escapes, and `device` and `fstype` are verbatim; statfs gets the
+//! mount point with every escape decoded (`\012` newline, `\134` backslash too). `readonly` is 1 when the mount's or the
 //! superblock's options contain `ro`, or the superblock's contain ext4's `emergency_ro`.
 //! Mounts are filtered on the mount point label and the filesystem type; a label set seen
 //! twice (e.g. a bind mount stacked on itself) is reported once, first one wins.
@@ -43,6 +44,7 @@
 //! read-only bind mount of the host's `/` (the DaemonSet's `/host/root`), which says nothing
 //! about the host's.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -230,13 +232,17 @@ impl Filesystem {
                 )
             };
             let raw = parse_line(line).ok_or_else(malformed)?;
-            let mp = unescape(raw.mount_point);
-            let label_bytes = self.strip_rootfs(&mp);
-            let mountpoint = String::from_utf8_lossy(label_bytes);
+            // The label decodes only `\040` and `\011`, as node_exporter's; statfs gets the
+            // path with every escape decoded, so a mount point with a backslash or newline
+            // is measured (node_exporter's statfs of the half-decoded path fails).
+            let label = label_escapes(raw.mount_point);
+            let mountpoint = String::from_utf8_lossy(self.strip_rootfs(&label));
+            let path = self.stat_path(self.strip_rootfs(&unescape(raw.mount_point)));
             if self.mount_points.ignored(&mountpoint) {
                 continue;
             }
-            let fstype = String::from_utf8_lossy(&unescape(raw.fstype)).into_owned();
+            // Device and type are labelled verbatim, escapes and all, as node_exporter does.
+            let fstype = String::from_utf8_lossy(raw.fstype).into_owned();
             if self.fs_types.ignored(&fstype) {
                 continue;
             }
@@ -252,11 +258,11 @@ impl Filesystem {
                 || has_option(raw.super_options, b"ro")
                 || has_option(raw.super_options, b"emergency_ro");
             mounts.push(Mount {
-                device: String::from_utf8_lossy(&unescape(raw.source)).into_owned(),
+                device: String::from_utf8_lossy(raw.source).into_owned(),
                 fstype,
                 major: number(raw.major)?,
                 minor: number(raw.minor)?,
-                path: self.stat_path(label_bytes),
+                path,
                 mountpoint: mountpoint.into_owned(),
                 readonly,
             });
@@ -341,6 +347,30 @@ impl Filesystem {
             })
             .collect())
     }
+}
+
+/// node_exporter's mount point label: `\040` and `\011` replaced by a space and a tab, in
+/// that order (fstab(5)'s escapes); every other escape stays as the kernel wrote it.
+fn label_escapes(mp: &[u8]) -> Cow<'_, [u8]> {
+    if !mp.windows(4).any(|w| w == b"\\040" || w == b"\\011") {
+        return Cow::Borrowed(mp);
+    }
+    let replace = |s: &[u8], from: &[u8], to: u8| {
+        let mut out = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < s.len() {
+            if s[i..].starts_with(from) {
+                out.push(to);
+                i += from.len();
+            } else {
+                out.push(s[i]);
+                i += 1;
+            }
+        }
+        out
+    };
+    let spaces = replace(mp, b"\\040", b' ');
+    Cow::Owned(replace(&spaces, b"\\011", b'\t'))
 }
 
 impl Collector for Filesystem {
@@ -484,6 +514,26 @@ mod tests {
             err.to_string(),
             "parse /proc/1/mountinfo: line 2: malformed mount: \"36 35\""
         );
+    }
+
+    #[test]
+    fn labels_decode_space_and_tab_only_as_node_exporter_does() {
+        assert_eq!(&*label_escapes(b"/mnt/a\\040b\\011c"), b"/mnt/a b\tc");
+        assert_eq!(
+            &*label_escapes(b"/mnt/n\\012l\\134b"),
+            b"/mnt/n\\012l\\134b"
+        );
+        assert!(matches!(label_escapes(b"/plain"), Cow::Borrowed(_)));
+        let c = collector("/");
+        let ms = c
+            .mounts(
+                Path::new("mountinfo"),
+                b"41 27 0:44 / /srv/a\\040b\\134c rw - tmpfs my\\040tmp rw\n",
+            )
+            .expect("mounts");
+        assert_eq!(ms[0].mountpoint, "/srv/a b\\134c");
+        assert_eq!(ms[0].device, "my\\040tmp");
+        assert_eq!(ms[0].path, Path::new("/srv/a b\\c"));
     }
 
     #[test]

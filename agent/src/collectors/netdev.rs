@@ -349,7 +349,6 @@ impl Netdev {
                                     | libc::EPERM
                                     | libc::EOPNOTSUPP
                                     | libc::EINVAL
-                                    | libc::ENOTDIR
                             )
                         ) =>
                     {

@@ -339,13 +339,23 @@ impl Filesystem {
                     Outcome::Failed(e) => {
                         tracing::debug!(mountpoint = %m.mountpoint, path = %m.path.display(), error = %e, "error on statfs() system call");
                         Result_::Error {
-                            reason: io_reason(&e),
+                            reason: go_errno_text(&e),
                             timeout: false,
                         }
                     }
                 }
             })
             .collect())
+    }
+}
+
+/// The `device_error` label of a failed statfs: Go's `syscall.Errno.Error()` text, which is
+/// glibc's message with a lowercase first letter except where Go's table kept an older
+/// wording. ESTALE, a dead NFS server's usual answer, is the one statfs gives.
+fn go_errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ESTALE) => "stale NFS file handle".to_owned(),
+        _ => io_reason(e),
     }
 }
 
@@ -514,6 +524,15 @@ mod tests {
             err.to_string(),
             "parse /proc/1/mountinfo: line 2: malformed mount: \"36 35\""
         );
+    }
+
+    #[test]
+    fn statfs_errors_read_as_go_prints_them() {
+        let text = |errno| go_errno_text(&io::Error::from_raw_os_error(errno));
+        assert_eq!(text(libc::ESTALE), "stale NFS file handle");
+        assert_eq!(text(libc::EACCES), "permission denied");
+        assert_eq!(text(libc::EIO), "input/output error");
+        assert_eq!(text(libc::ENOTCONN), "transport endpoint is not connected");
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl Mount {
 
 /// What one mount's statfs produced this scrape.
 #[derive(Debug)]
-enum Result_ {
+enum Measured {
     Stats(FsStats),
     /// The `device_error` label; `timeout` when the mount is stuck.
     Error {
@@ -303,7 +303,7 @@ impl Filesystem {
 
     /// One result per mount, in order: stuck mounts without a call, filesystems that cannot
     /// block on this thread, the others on the pool's workers.
-    fn stat_all(&self, mounts: &[Mount]) -> Result<Vec<Result_>, CollectError> {
+    fn stat_all(&self, mounts: &[Mount]) -> Result<Vec<Measured>, CollectError> {
         let any_stuck = self.pool.any_stuck();
         let stuck = |m: &Mount| any_stuck && self.pool.is_stuck(&m.mountpoint);
         let remote: Vec<Target> = mounts
@@ -331,14 +331,14 @@ impl Filesystem {
                     remote.next().unwrap_or(Outcome::TimedOut)
                 };
                 match outcome {
-                    Outcome::Stats(s) => Result_::Stats(s),
-                    Outcome::TimedOut => Result_::Error {
+                    Outcome::Stats(s) => Measured::Stats(s),
+                    Outcome::TimedOut => Measured::Error {
                         reason: TIMEOUT_ERROR.to_owned(),
                         timeout: true,
                     },
                     Outcome::Failed(e) => {
                         tracing::debug!(mountpoint = %m.mountpoint, path = %m.path.display(), error = %e, "error on statfs() system call");
-                        Result_::Error {
+                        Measured::Error {
                             reason: go_errno_text(&e),
                             timeout: false,
                         }
@@ -392,12 +392,12 @@ impl Collector for Filesystem {
         let mounts = self.table.current(|path, text| self.mounts(path, text))?;
         let results = self.stat_all(&mounts)?;
         // The `device_error` label of each mount, empty when healthy.
-        let mut report: Vec<(&Mount, String, Result_)> = mounts
+        let mut report: Vec<(&Mount, String, Measured)> = mounts
             .iter()
             .zip(results)
             .map(|(m, r)| match &r {
-                Result_::Stats(_) => (m, String::new(), r),
-                Result_::Error { reason, .. } => (m, reason.clone(), r),
+                Measured::Stats(_) => (m, String::new(), r),
+                Measured::Error { reason, .. } => (m, reason.clone(), r),
             })
             .collect();
         // The client library sorts a family's samples by label values in label-name order:
@@ -422,8 +422,8 @@ impl Collector for Filesystem {
                 ("mountpoint", m.mountpoint.as_str()),
             ];
             let s = match r {
-                Result_::Stats(s) => s,
-                Result_::Error { timeout, .. } => {
+                Measured::Stats(s) => s,
+                Measured::Error { timeout, .. } => {
                     out.gauge(
                         "node_filesystem_device_error",
                         DEVICE_ERROR_HELP,
@@ -474,7 +474,7 @@ impl Collector for Filesystem {
         // node_filesystem_mount_info sorts by device, major, minor, mountpoint (as strings).
         let mut info: Vec<&Mount> = report
             .iter()
-            .filter(|(_, _, r)| matches!(r, Result_::Stats(_)))
+            .filter(|(_, _, r)| matches!(r, Measured::Stats(_)))
             .map(|(m, _, _)| *m)
             .collect();
         fn info_key<'a>(m: &&'a Mount) -> (&'a str, &'a str, &'a str, &'a str) {

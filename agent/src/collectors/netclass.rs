@@ -14,11 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use regex_lite::Regex;
-
 use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
 use crate::error::io_reason;
 use crate::ethtool::Ethtool;
+use crate::filter::DeviceFilter;
 use crate::gonum;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::read::{self, KeptFile};
@@ -220,7 +219,9 @@ pub const SPEC: Spec = Spec {
 pub struct Netclass {
     dir: PathBuf,
     /// `--collector.netclass.ignored-devices` (node_exporter's default `^$` ignores nothing).
-    exclude: Option<Regex>,
+    /// Its answers are cached per name (`filter::MatchCache`), so a scrape does not run the
+    /// regex over every interface name again.
+    exclude: DeviceFilter,
     /// `--collector.netclass.ignore-invalid-speed`: no speed sample for a negative speed.
     ignore_invalid_speed: bool,
     /// Kept attribute files by interface name; interfaces no longer listed are dropped at the
@@ -341,7 +342,7 @@ impl Netclass {
     pub fn new(ctx: &Context) -> Self {
         Self {
             dir: ctx.paths.sysfs.join("class/net"),
-            exclude: ctx.regex(&IGNORED_DEVICES),
+            exclude: DeviceFilter::new(ctx.regex(&IGNORED_DEVICES), None),
             ignore_invalid_speed: ctx.bool(&IGNORE_INVALID_SPEED),
             files: Mutex::new(HashMap::new()),
             netlink: None,
@@ -382,7 +383,7 @@ impl Netclass {
                 return None;
             }
         };
-        links.retain(|l| !self.exclude.as_ref().is_some_and(|re| re.is_match(&l.name)));
+        links.retain(|l| !self.exclude.ignored(&l.name));
         links.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
         prune(&mut files, &links, |l| {
@@ -516,7 +517,7 @@ impl Netclass {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            if self.exclude.as_ref().is_some_and(|re| re.is_match(&name)) {
+            if self.exclude.ignored(&name) {
                 continue;
             }
             names.push((name, entry.ino()));
@@ -639,7 +640,7 @@ fn is_unavailable(e: &io::Error) -> bool {
 impl Netclass {
     /// node_exporter's RTNL mode (see `Rtnl`).
     fn collect_rtnl(&self, r: &Rtnl, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let ignored = |name: &str| self.exclude.as_ref().is_some_and(|re| re.is_match(name));
+        let ignored = |name: &str| self.exclude.ignored(name);
         let mut modes = match r.ethtool.link_modes() {
             Ok(Some(m)) => m,
             Ok(None) => {

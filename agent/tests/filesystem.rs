@@ -66,9 +66,11 @@ fn value(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// The rendered label set of a mount, as in node_exporter 1.5.
+/// The rendered label set of a healthy mount, as in node_exporter 1.12 (`device_error` empty).
 fn labels(device: &str, fstype: &str, mountpoint: &str) -> String {
-    format!("{{device=\"{device}\",fstype=\"{fstype}\",mountpoint=\"{mountpoint}\"}}")
+    format!(
+        "{{device=\"{device}\",device_error=\"\",fstype=\"{fstype}\",mountpoint=\"{mountpoint}\"}}"
+    )
 }
 
 /// Every `{...}` label set of family `name` in the output.
@@ -138,7 +140,8 @@ fn reports_fixture_mounts_with_node_exporter_labels_and_statfs_sizes() {
         labels("/dev/sdb1", "xfs", "/srv/archive"),
         labels("/dev/vda1", "ext4", "/"),
         labels("/dev/vda1", "ext4", "/srv/my media"),
-        labels("odd", "tmpfs", "/mnt/tab\tand\\\\slash"),
+        // node_exporter's label decodes \040 and \011 only: the backslash stays escaped.
+        labels("odd", "tmpfs", "/mnt/tab\tand\\\\134slash"),
         labels("scratch", "tmpfs", "/extra"),
         labels("tmpfs", "tmpfs", "/run/user/1000"),
     ];
@@ -154,7 +157,22 @@ fn reports_fixture_mounts_with_node_exporter_labels_and_statfs_sizes() {
         assert_eq!(label_sets(&text, family), want, "{family}:\n{text}");
     }
     assert!(text.contains("# HELP node_filesystem_avail_bytes Filesystem space available to non-root users in bytes.\n# TYPE node_filesystem_avail_bytes gauge\n"));
-    assert!(!text.contains("device_error=\""), "{text}");
+    // node_filesystem_mount_info: healthy mounts by device, major, minor, mount point.
+    let info = |d: &str, maj: &str, min: &str, mp: &str| {
+        format!("{{device=\"{d}\",major=\"{maj}\",minor=\"{min}\",mountpoint=\"{mp}\"}}")
+    };
+    assert_eq!(
+        label_sets(&text, "node_filesystem_mount_info"),
+        [
+            info("/dev/sdb1", "8", "17", "/srv/archive"),
+            info("/dev/vda1", "254", "0", "/"),
+            info("/dev/vda1", "254", "0", "/srv/my media"),
+            info("odd", "0", "45", "/mnt/tab\tand\\\\134slash"),
+            info("scratch", "0", "44", "/extra"),
+            info("tmpfs", "0", "43", "/run/user/1000"),
+        ],
+        "{text}"
+    );
 
     let ro = |l: &str| value(&text, &format!("node_filesystem_readonly{l}"));
     assert_eq!(ro(&want[0]), Some(1.0), "ro mount");
@@ -204,8 +222,64 @@ fn a_mount_missing_under_rootfs_is_a_device_error() {
     );
 }
 
+/// The threads statfs ran on for the `a` and `b` mounts over three scrapes, per scrape, with
+/// `stat_workers` workers (None: the default, 4).
+fn remote_threads(stat_workers: Option<&str>) -> Vec<HashSet<ThreadId>> {
+    let host = Host::new(
+        "27 1 254:0 / / rw - ext4 /dev/vda1 rw\n\
+         28 27 0:50 / /a rw - nfs4 server:/a rw\n\
+         29 27 0:51 / /b rw - fuse.sshfs me@host:/b rw\n",
+        &["a", "b"],
+    );
+    let calls: Arc<Mutex<Vec<(PathBuf, ThreadId)>>> = Arc::default();
+    let seen = Arc::clone(&calls);
+    let mut cfg = host.config(Duration::from_secs(5));
+    if let Some(n) = stat_workers {
+        cfg.collectors
+            .set_flag("collector.filesystem.stat-workers", Some(n))
+            .expect("valid flag");
+    }
+    let c = Filesystem::with_statfs(&cfg.context("filesystem").expect("registered"), move |p| {
+        seen.lock()
+            .expect("lock")
+            .push((p.to_path_buf(), std::thread::current().id()));
+        statfs(p)
+    });
+    (0..3)
+        .map(|_| {
+            calls.lock().expect("lock").clear();
+            scrape(&c);
+            calls
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|(p, _)| p.ends_with("a") || p.ends_with("b"))
+                .map(|(_, t)| *t)
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
-fn statfs_that_can_block_runs_on_one_long_lived_worker_thread() {
+fn stat_workers_bounds_the_calls_that_run_at_once() {
+    // Two mounts that can block, four workers: one worker each, the same two every scrape.
+    let per_scrape = remote_threads(None);
+    assert!(per_scrape.iter().all(|t| t.len() == 2), "{per_scrape:?}");
+    assert!(
+        per_scrape.windows(2).all(|w| w[0] == w[1]),
+        "{per_scrape:?}"
+    );
+    // One worker: both calls on it.
+    let per_scrape = remote_threads(Some("1"));
+    assert!(per_scrape.iter().all(|t| t.len() == 1), "{per_scrape:?}");
+    assert!(
+        per_scrape.windows(2).all(|w| w[0] == w[1]),
+        "{per_scrape:?}"
+    );
+}
+
+#[test]
+fn statfs_that_can_block_runs_on_long_lived_worker_threads() {
     let host = Host::new(
         "27 1 254:0 / / rw - ext4 /dev/vda1 rw\n\
          28 27 0:50 / /a rw - nfs4 server:/a rw\n\
@@ -244,10 +318,11 @@ fn statfs_that_can_block_runs_on_one_long_lived_worker_thread() {
     // ext4 and tmpfs answer from memory: on the scrape thread, no hand-off.
     assert_eq!(local.len(), 6);
     assert!(local.iter().all(|(_, t)| *t == here), "{local:?}");
-    // nfs and FUSE can hang: on one worker, never the scrape thread.
+    // nfs and FUSE can hang: on the workers (one per mount here), never the scrape thread,
+    // and the same threads every scrape.
     assert_eq!(remote.len(), 6);
     let distinct: HashSet<&ThreadId> = remote.iter().map(|(_, t)| t).collect();
-    assert_eq!(distinct.len(), 1, "all calls on one worker: {remote:?}");
+    assert_eq!(distinct.len(), 2, "long-lived workers: {remote:?}");
     assert!(!distinct.contains(&here));
 }
 

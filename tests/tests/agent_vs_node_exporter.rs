@@ -58,6 +58,46 @@ fn label_sets(e: &expo::Exposition) -> BTreeMap<String, BTreeSet<String>> {
     m
 }
 
+/// Takes out of the agent's output what node_exporter 1.6–1.12 added over Debian's 1.5, after
+/// checking it is well formed, so the rest compares with 1.5 as is.
+fn as_of_1_5(ours: &mut expo::Exposition) {
+    ours.samples.retain_mut(|s| {
+        let name = s.name.as_str();
+        // 1.6 (#2515): node_network_info's `adminstate` (IFF_UP of the interface's flags).
+        if name == "node_network_info" {
+            let state = s.labels.remove("adminstate");
+            assert!(
+                matches!(state.as_deref(), Some("up" | "down" | "unknown")),
+                "{name}: adminstate {state:?}"
+            );
+        }
+        // 1.9 (#3022): node_disk_info's `rotational` ("0" or "1").
+        if name == "node_disk_info" {
+            let r = s.labels.remove("rotational");
+            assert!(
+                matches!(r.as_deref(), Some("0" | "1")),
+                "{name}: rotational {r:?}"
+            );
+        }
+        if name.starts_with("node_filesystem_") {
+            // 1.9 (#2970): node_filesystem_mount_info{device,major,minor,mountpoint}.
+            if name == "node_filesystem_mount_info" {
+                return false;
+            }
+            // 1.8 (#2923): every family carries `device_error`, empty when healthy, and a
+            // failed mount keeps its readonly sample.
+            let error = s.labels.get("device_error").cloned();
+            assert!(error.is_some(), "{name}: no device_error label");
+            if error.as_deref() == Some("") {
+                s.labels.remove("device_error");
+            } else if name == "node_filesystem_readonly" {
+                return false;
+            }
+        }
+        true
+    });
+}
+
 #[test]
 fn agent_matches_node_exporter_on_this_host() {
     let node_exporter = require_bin("prometheus-node-exporter", "prometheus-node-exporter");
@@ -75,11 +115,14 @@ fn agent_matches_node_exporter_on_this_host() {
     cmd.arg("--collector.disable-defaults")
         // The collectors Beacon implements are enabled on both sides.
         .args(beacon_agent::collectors::names().map(|c| format!("--collector.{c}")))
-        // Beacon reads /proc/net/dev; node_exporter 1.5 defaults to netlink, which adds families.
-        .arg("--no-collector.netdev.netlink")
+        // Both sides read link statistics over rtnetlink (node_exporter's default
+        // `--collector.netdev.netlink`, whose families 1.5 and 1.12 share, nohandler included).
         // Debian patches these defaults; Beacon follows upstream node_exporter.
         .arg("--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)")
         .arg("--collector.netdev.device-exclude=^$")
+        // node_exporter 1.8 (#2898) added z?ram to diskstats' default device-exclude (Debian's 1.5
+        // still reports zram devices).
+        .arg("--collector.diskstats.device-exclude=^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$")
         .arg(format!("--collector.textfile.directory={}", textfiles.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"));
     let mut ne = Server::start("node_exporter", cmd, dir.path()).expect("start node_exporter");
@@ -94,8 +137,9 @@ fn agent_matches_node_exporter_on_this_host() {
 
     // Bracket the agent's scrape between two node_exporter scrapes: counters must fall between.
     let before = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
-    let ours =
+    let mut ours =
         expo::parse(&get_text(&agent.url("/metrics")).expect("scrape agent")).expect("parse agent");
+    as_of_1_5(&mut ours);
     let after = expo::parse(&get_text(&ne_url).expect("scrape node_exporter")).expect("parse ne");
 
     // 1. The same families.

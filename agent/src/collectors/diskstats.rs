@@ -10,10 +10,17 @@
 //!
 //! udev properties come from `{udev_data}/b<major>:<minor>` (`E:KEY=value` lines). When that
 //! file or the whole directory is absent, `node_disk_info` is still reported with empty labels.
+//! As in node_exporter 1.12, its `serial` label is the first non-empty of `SCSI_IDENT_SERIAL`
+//! (the serial printed on the disk's label), `ID_SERIAL_SHORT` and `ID_SERIAL` (virtio), and its
+//! `rotational` label is `{sysfs}/block/<device>/queue/rotational` ("1" for a value of 1, "0"
+//! otherwise, including when the file is missing or unreadable). That attribute file is kept
+//! open per device (`read::KeptFile`), so it costs one pread(2) per disk per scrape.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
 use crate::filter::DeviceFilter;
@@ -162,6 +169,8 @@ struct Udev<'a> {
     wwn: Option<&'a str>,
     model: Option<&'a str>,
     serial_short: Option<&'a str>,
+    serial: Option<&'a str>,
+    scsi_ident_serial: Option<&'a str>,
     revision: Option<&'a str>,
     fs_type: Option<&'a str>,
     fs_usage: Option<&'a str>,
@@ -195,6 +204,8 @@ impl<'a> Udev<'a> {
                 "ID_WWN" => &mut u.wwn,
                 "ID_MODEL" => &mut u.model,
                 "ID_SERIAL_SHORT" => &mut u.serial_short,
+                "ID_SERIAL" => &mut u.serial,
+                "SCSI_IDENT_SERIAL" => &mut u.scsi_ident_serial,
                 "ID_REVISION" => &mut u.revision,
                 "ID_FS_TYPE" => &mut u.fs_type,
                 "ID_FS_USAGE" => &mut u.fs_usage,
@@ -214,6 +225,16 @@ impl<'a> Udev<'a> {
             *slot = Some(value);
         }
         u
+    }
+
+    /// node_exporter 1.12's `serial` label: the first non-empty of `SCSI_IDENT_SERIAL`,
+    /// `ID_SERIAL_SHORT` and `ID_SERIAL`.
+    fn serial_label(&self) -> &'a str {
+        [self.scsi_ident_serial, self.serial_short, self.serial]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty())
+            .unwrap_or("")
     }
 }
 
@@ -252,6 +273,11 @@ pub struct Diskstats {
     /// replaces an open per device; it is re-checked so a udev that starts after the agent
     /// is picked up.
     udev_present: AtomicBool,
+    /// `{sysfs}/block`.
+    block_dir: PathBuf,
+    /// Each reported device's `queue/rotational`, kept open; devices no longer listed are
+    /// dropped at the next scrape.
+    rotational: Mutex<HashMap<String, read::KeptFile>>,
 }
 
 impl Diskstats {
@@ -266,7 +292,37 @@ impl Diskstats {
             udev_dir,
             filter: ctx.filter(&DEVICE_EXCLUDE, &DEVICE_INCLUDE),
             udev_present,
+            block_dir: ctx.paths.sysfs.join("block"),
+            rotational: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The `rotational` label of each of `disks` (sorted by name): procfs'
+    /// `SysBlockDeviceRotational`, "1" only for a value of 1, "0" for anything else or an error.
+    fn rotational(&self, disks: &[Disk]) -> Vec<&'static str> {
+        let mut files = self
+            .rotational
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // One binary search per kept device: linear in the number of disks.
+        files.retain(|name, _| {
+            disks
+                .binary_search_by(|d| d.name.cmp(name.as_str()))
+                .is_ok()
+        });
+        let mut buf = [0u8; 32];
+        disks
+            .iter()
+            .map(|d| {
+                let file = files.entry(d.name.to_owned()).or_insert_with(|| {
+                    read::KeptFile::one_record(self.block_dir.join(d.name).join("queue/rotational"))
+                });
+                match file.read_once(&mut buf) {
+                    Ok(n) if std::str::from_utf8(&buf[..n]).ok().map(str::trim) == Some("1") => "1",
+                    _ => "0",
+                }
+            })
+            .collect()
     }
 
     fn ignored(&self, device: &str) -> bool {
@@ -383,10 +439,11 @@ impl Collector for Diskstats {
             }
             now
         };
+        let rotational = self.rotational(&disks);
         let mut file = self.udev_dir.clone();
         let mut buf = String::new();
         let (mut major, mut minor) = (itoa::Buffer::new(), itoa::Buffer::new());
-        for d in &disks {
+        for (d, rotational) in disks.iter().zip(rotational) {
             let dev = d.name;
             for (fam, &raw) in FAMILIES.iter().zip(&d.counters[..d.count]) {
                 out.sample(
@@ -414,7 +471,8 @@ impl Collector for Diskstats {
                     ("model", s(u.model)),
                     ("path", s(u.path)),
                     ("revision", s(u.revision)),
-                    ("serial", s(u.serial_short)),
+                    ("rotational", rotational),
+                    ("serial", u.serial_label()),
                     ("wwn", s(u.wwn)),
                 ],
                 1.0,
@@ -593,6 +651,43 @@ mod tests {
         assert_eq!(u.fs_uuid, Some("a=b"));
         assert_eq!(u.ata, Some("1"));
         assert_eq!(u.path, None);
+    }
+
+    #[test]
+    fn serial_prefers_the_label_serial_then_short_then_full() {
+        let u =
+            Udev::parse("E:ID_SERIAL=full\nE:ID_SERIAL_SHORT=short\nE:SCSI_IDENT_SERIAL=label\n");
+        assert_eq!(u.serial_label(), "label");
+        let u = Udev::parse("E:ID_SERIAL=full\nE:ID_SERIAL_SHORT=short\nE:SCSI_IDENT_SERIAL=\n");
+        assert_eq!(u.serial_label(), "short");
+        let u = Udev::parse("E:ID_SERIAL=virtio-abc\n");
+        assert_eq!(u.serial_label(), "virtio-abc");
+        assert_eq!(Udev::parse("").serial_label(), "");
+    }
+
+    #[test]
+    fn rotational_is_one_only_for_a_value_of_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (dev, v) in [("sda", "1\n"), ("sdb", "0\n"), ("sdc", "x\n")] {
+            let q = dir.path().join("block").join(dev).join("queue");
+            std::fs::create_dir_all(&q).expect("mkdir");
+            std::fs::write(q.join("rotational"), v).expect("write");
+        }
+        let mut cfg = Config::default();
+        cfg.paths.sysfs = dir.path().to_owned();
+        let d = Diskstats::new(&cfg.context("diskstats").expect("registered"));
+        let disk = |name| Disk {
+            name,
+            major: 8,
+            minor: 0,
+            counters: [0; MAX_COUNTERS],
+            count: 11,
+        };
+        let disks = [disk("sda"), disk("sdb"), disk("sdc"), disk("sdd")];
+        assert_eq!(d.rotational(&disks), ["1", "0", "0", "0"]);
+        // A device that left /proc/diskstats is forgotten.
+        assert_eq!(d.rotational(&disks[1..2]), ["0"]);
+        assert_eq!(d.rotational.lock().expect("lock").len(), 1);
     }
 
     #[test]

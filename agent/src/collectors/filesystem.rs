@@ -1,14 +1,24 @@
 //! `filesystem`: size, free space and inodes of every mounted filesystem, from statfs(2) on
-//! each mount in `{procfs}/1/mountinfo`, as node_exporter reports them.
+//! each mount in `{procfs}/1/mountinfo`, as node_exporter 1.12.1 reports them. The mount table
+//! and its cache live in `mountinfo.rs`, the statfs calls and their worker threads in
+//! `statfs.rs`; this file turns mounts into labels and samples.
 //!
 //! # Mounts and labels
 //! Mounts come from `{procfs}/1/mountinfo` (the host's mount namespace when the agent runs in
 //! a container with the host's `/proc`), or `{procfs}/self/mountinfo` when PID 1 is hidden
-//! (`hidepid`). The kernel's octal escapes (`\040` space, `\011` tab, `\012` newline, `\134`
-//! backslash) are decoded in mount points and sources. `readonly` is 1 when the mount's or the
-//! superblock's options contain `ro` (what `/proc/mounts`, which node_exporter 1.5 read,
-//! reports). Mounts are filtered on the mount point label and the filesystem type; a label set
-//! seen twice (e.g. a bind mount stacked on itself) is reported once, first one wins.
+//! (`hidepid`). As in node_exporter, the `mountpoint` label decodes only the kernel's `\040`
+//! (space) and `\011` (tab) escapes, and `device` and `fstype` are verbatim; statfs gets the
+//! mount point with every escape decoded (`\012` newline, `\134` backslash too). `readonly` is 1 when the mount's or the
+//! superblock's options contain `ro`, or the superblock's contain ext4's `emergency_ro`.
+//! Mounts are filtered on the mount point label and the filesystem type; a label set seen
+//! twice (e.g. a bind mount stacked on itself) is reported once, first one wins.
+//!
+//! Every family is labelled `{device, device_error, fstype, mountpoint}`: `device_error` is
+//! empty for a healthy mount, the statfs error text (`permission denied`, ...) or
+//! `mountpoint timeout` otherwise. A failed mount gets `node_filesystem_device_error` 1 and its
+//! `readonly` sample (0 for a timeout, as node_exporter reports a stuck mount), not the size
+//! and inode families. `node_filesystem_mount_info{device, major, minor, mountpoint}` is 1 for
+//! each healthy mount, with the device number of mountinfo's third field.
 //!
 //! # rootfs
 //! As node_exporter's `--path.rootfs`: statfs is called on `rootfs` joined with the mount
@@ -18,66 +28,37 @@
 //! boundary (`/host/rootfs2` is not turned into `2` by rootfs `/host/root`).
 //!
 //! # Hung mounts
-//! statfs on a dead NFS or FUSE mount blocks in the kernel and cannot be interrupted. Like
-//! upstream node_exporter (stuck-mount tracking, `--collector.filesystem.mount-timeout`),
-//! statfs runs off the scrape thread and a mount whose call takes longer than `mount_timeout`
-//! is marked stuck; while its call has not returned, later scrapes report it as stuck without
-//! calling statfs again. Unlike node_exporter (whose first scrape still waits for the hung
-//! call), the scrape itself waits at most `mount_timeout` per mount.
-//!
-//! Only filesystems whose statfs can block go off the scrape thread. ext2/3/4, xfs, tmpfs and
-//! ramfs answer statfs from the superblock counters the kernel keeps in memory, without I/O or a
-//! server round trip, so their calls run on the scrape thread: handing them to another thread
-//! cost two thread wake-ups per scrape, about 14% of the agent's CPU per scrape (a Kubernetes
-//! node has dozens of tmpfs mounts for its pods' secrets). Every other type (nfs, cifs, fuse,
-//! ceph, overlay, vfat, whose statfs may wait on a server, a daemon, a lower filesystem or a
-//! device) goes to the worker with the timeout, as node_exporter does for every mount.
-//!
-//! The calls run on one long-lived worker thread that is handed the whole list of mounts per
-//! scrape (no thread per mount or per scrape) and wakes the scrape only when it is done; the
-//! scrape wakes itself when the call in flight reaches its deadline. When a call times out, the
-//! worker is abandoned to its blocked call and a new worker takes over the remaining mounts; the
-//! abandoned thread clears the mount's stuck mark and exits once its call returns. Results, the
-//! batch's "abandoned" flag and the stuck mark are handled under the batch's lock, so a call
-//! that returns just as it times out is either reported or marked stuck, never lost.
+//! Like node_exporter (stuck-mount tracking, `--collector.filesystem.mount-timeout`), a mount
+//! whose statfs takes longer than `mount_timeout` is marked stuck; while its call has not
+//! returned, later scrapes report it as stuck without calling statfs again. Unlike
+//! node_exporter (whose first scrape still waits for the hung call), the scrape itself waits at
+//! most `mount_timeout` per call. Only filesystems whose statfs can block go to the worker
+//! threads (`statfs::cannot_block`); `--collector.filesystem.stat-workers` is how many of
+//! those run at once.
 //!
 //! # Cost per scrape
-//! The parsed, filtered mount table is cached with the open procfs mountinfo file, which the
-//! kernel marks with POLLPRI on every mount or unmount in its namespace: an unchanged table costs
-//! one poll(2) instead of reading and parsing mountinfo (the most expensive file the agent
-//! reads). It is reread anyway once a minute. `readonly` also honours statfs's `ST_RDONLY`, so
-//! a filesystem the kernel flips to read-only without a mount-table event is still reported;
-//! not under a rootfs prefix, though: there statfs answers for the agent's own read-only bind
-//! mount of the host's `/` (the DaemonSet's `/host/root`), which says nothing about the host's.
-//!
-//! # `node_filesystem_device_error` labels
-//! node_exporter 1.5 labels every family `{device, fstype, mountpoint}`; newer releases add a
-//! `device_error` label (the statfs error text or `mountpoint timeout`, empty when healthy) to
-//! all families. Beacon keeps 1.5's label sets for every family and sample of a healthy mount,
-//! so output matches 1.5 byte for byte, and adds `device_error="<reason>"` only to the
-//! `node_filesystem_device_error` sample of a mount that failed (`mountpoint timeout` for a
-//! timeout, else the lowercase error text such as `permission denied`). Prometheus treats an
-//! empty label as absent, so the series are the same as newer node_exporter's. As in 1.5, a
-//! failed mount gets only `node_filesystem_device_error`; its size, inode and readonly samples
-//! are omitted.
+//! The parsed, filtered mount table is cached until the kernel signals a mount-table change
+//! (`mountinfo::MountTable`). `readonly` also honours statfs's `ST_RDONLY`, so a filesystem the
+//! kernel flips to read-only without a mount-table event is still reported while the table is
+//! cached; not under a rootfs prefix, though: there statfs answers for the agent's own
+//! read-only bind mount of the host's `/` (the DaemonSet's `/host/root`), which says nothing
+//! about the host's.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
 use crate::error::io_reason;
 use crate::filter::DeviceFilter;
 use crate::metrics::MetricWriter;
+use crate::mountinfo::{has_option, parse_line, unescape, MountTable};
+use crate::statfs::{cannot_block, Outcome, StatFn, StatPool, Target};
+pub use crate::statfs::{statfs, FsStats};
 
 /// The `device_error` label value of a mount whose statfs timed out, as node_exporter's.
 pub const TIMEOUT_ERROR: &str = "mountpoint timeout";
@@ -90,82 +71,7 @@ const FILES_FREE_HELP: &str = "Filesystem total free file nodes.";
 const READONLY_HELP: &str = "Filesystem read-only status.";
 const DEVICE_ERROR_HELP: &str =
     "Whether an error occurred while getting statistics for the given device.";
-
-/// What statfs(2) says about one filesystem, in node_exporter's units.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FsStats {
-    /// Total blocks times the block size.
-    pub size: f64,
-    /// Free blocks (including those reserved for root) times the block size.
-    pub free: f64,
-    /// Blocks available to unprivileged users times the block size.
-    pub avail: f64,
-    /// Total inodes.
-    pub files: f64,
-    /// Free inodes.
-    pub files_free: f64,
-    /// `ST_RDONLY` in statvfs's `f_flag`: the mount or its superblock is read-only. Unlike
-    /// the mount table's options it is always current, e.g. after ext4's `errors=remount-ro`.
-    pub readonly: bool,
-}
-
-/// statfs(2) of `path`, with sizes computed as node_exporter does (`f_blocks * f_bsize`, ...).
-///
-/// It goes through statvfs(3), which libc implements with statfs(2) and copies `f_bsize` and
-/// the counts unchanged, because only statvfs exposes the mount flags (`ST_RDONLY`).
-pub fn statfs(path: &Path) -> io::Result<FsStats> {
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.contains(&0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "path contains a nul byte",
-        ));
-    }
-    // Mount paths are short: build the C string on the stack instead of allocating.
-    let mut stack = [0u8; 512];
-    let heap: Vec<u8>;
-    let cpath: &[u8] = if bytes.len() < stack.len() {
-        stack[..bytes.len()].copy_from_slice(bytes);
-        &stack[..=bytes.len()]
-    } else {
-        let mut v = Vec::with_capacity(bytes.len() + 1);
-        v.extend_from_slice(bytes);
-        v.push(0);
-        heap = v;
-        &heap
-    };
-    let mut buf = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `cpath` is NUL-terminated without interior NULs, and `buf` points to writable
-    // memory of the type statvfs(3) fills in.
-    let rc = unsafe { libc::statvfs(cpath.as_ptr().cast(), buf.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it initialised the whole struct (which was zeroed anyway).
-    let s = unsafe { buf.assume_init() };
-    let bsize = s.f_bsize as f64;
-    Ok(FsStats {
-        size: s.f_blocks as f64 * bsize,
-        free: s.f_bfree as f64 * bsize,
-        avail: s.f_bavail as f64 * bsize,
-        files: s.f_files as f64,
-        files_free: s.f_ffree as f64,
-        readonly: s.f_flag & libc::ST_RDONLY != 0,
-    })
-}
-
-/// A statfs implementation.
-type StatImpl = dyn Fn(&Path) -> io::Result<FsStats> + Send + Sync;
-
-/// The statfs implementation, replaceable so tests can simulate a hung mount.
-#[derive(Clone)]
-struct StatFn(Arc<StatImpl>);
-
-impl fmt::Debug for StatFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StatFn")
-    }
-}
+const MOUNT_INFO_HELP: &str = "Filesystem mount information.";
 
 /// One mount to report, after decoding, rootfs stripping and filtering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +79,9 @@ struct Mount {
     device: String,
     fstype: String,
     mountpoint: String,
+    /// The device number, decimal, as node_exporter's `strconv.Itoa` prints it.
+    major: String,
+    minor: String,
     /// Where statfs is called: rootfs joined with the mount point.
     path: PathBuf,
     readonly: bool,
@@ -184,101 +93,15 @@ impl Mount {
     }
 }
 
-/// State shared with the worker threads.
-#[derive(Debug)]
-struct Shared {
-    stat: StatFn,
-    /// Mount points whose statfs timed out and has not returned yet.
-    stuck: Mutex<HashSet<String>>,
-}
-
-impl Shared {
-    fn lock_stuck(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.stuck.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// How far a worker got with one batch. Lock order: `Batch::progress`, then `Shared::stuck`.
-#[derive(Debug)]
-struct Progress {
-    /// Results of `mounts[start..start + results.len()]`, in order.
-    results: Vec<io::Result<FsStats>>,
-    /// When the call for `mounts[start + results.len()]` started (or the batch was handed over).
-    since: Instant,
-    /// Every mount of the batch has a result.
-    finished: bool,
-    /// The collector gave up on the call in flight and replaced this worker.
-    abandoned: bool,
-}
-
-/// One scrape's work for a worker: statfs of `mounts[start..]`. The worker wakes the collector
-/// only when the batch is finished; the collector wakes itself when the call in flight reaches
-/// its deadline. So a scrape costs two thread wake-ups, not one per mount.
-#[derive(Debug)]
-struct Batch {
-    mounts: Arc<Vec<Mount>>,
-    start: usize,
-    progress: Mutex<Progress>,
-    done: Condvar,
-}
-
-impl Batch {
-    fn lock(&self) -> MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The handle of the current worker thread; dropping it lets the thread exit.
-#[derive(Debug)]
-struct Worker {
-    jobs: Sender<Arc<Batch>>,
-}
-
-impl Worker {
-    fn spawn(shared: &Arc<Shared>) -> io::Result<Worker> {
-        let (jobs, rx) = mpsc::channel::<Arc<Batch>>();
-        let shared = Arc::clone(shared);
-        std::thread::Builder::new()
-            .name("beacon-statfs".into())
-            .spawn(move || worker_loop(&shared, &rx))?;
-        Ok(Worker { jobs })
-    }
-}
-
-/// Runs statfs for each batch until the collector drops its sender, or until a batch is
-/// abandoned because a call hung: the thread then clears the stuck mark and exits as soon as
-/// that call returns.
-fn worker_loop(shared: &Shared, jobs: &Receiver<Arc<Batch>>) {
-    for batch in jobs {
-        let mounts = &batch.mounts[batch.start..];
-        for (i, m) in mounts.iter().enumerate() {
-            let res =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (shared.stat.0)(&m.path)))
-                    .unwrap_or_else(|_| Err(io::Error::other("statfs panicked")));
-            let mut p = batch.lock();
-            if p.abandoned {
-                if shared.lock_stuck().remove(&m.mountpoint) {
-                    tracing::info!(mountpoint = %m.mountpoint, "mount point has recovered, monitoring will resume");
-                }
-                return;
-            }
-            p.results.push(res);
-            if i + 1 == mounts.len() {
-                p.finished = true;
-                drop(p);
-                batch.done.notify_one();
-            } else {
-                p.since = Instant::now();
-            }
-        }
-    }
-}
-
 /// What one mount's statfs produced this scrape.
 #[derive(Debug)]
-enum Outcome {
+enum Measured {
     Stats(FsStats),
-    Error(String),
+    /// The `device_error` label; `timeout` when the mount is stuck.
+    Error {
+        reason: String,
+        timeout: bool,
+    },
 }
 
 const MOUNT_POINTS_EXCLUDE: Opt = Opt::new(
@@ -318,6 +141,14 @@ pub const MOUNT_TIMEOUT: Opt = Opt::new(
     "how long to wait for a mount to respond before marking it as stale",
 );
 
+/// How many statfs(2) calls of filesystems that can block run at once (see `statfs.rs`).
+pub const STAT_WORKERS: Opt = Opt::new(
+    "stat_workers",
+    "collector.filesystem.stat-workers",
+    Kind::Uint(4),
+    "how many stat calls to process simultaneously",
+);
+
 /// The `filesystem` collector: statfs(2) of every mount in `/proc/1/mountinfo`.
 pub const SPEC: Spec = Spec {
     name: "filesystem",
@@ -329,6 +160,7 @@ pub const SPEC: Spec = Spec {
         FS_TYPES_EXCLUDE,
         FS_TYPES_INCLUDE,
         MOUNT_TIMEOUT,
+        STAT_WORKERS,
     ],
     filters: &[
         ("mount_points_exclude", "mount_points_include"),
@@ -340,36 +172,17 @@ pub const SPEC: Spec = Spec {
 /// Reports statfs(2) for each mount.
 #[derive(Debug)]
 pub struct Filesystem {
-    mountinfo: PathBuf,
-    self_mountinfo: PathBuf,
+    /// The parsed, filtered mount table, reused until the kernel signals a change.
+    table: MountTable<Vec<Mount>>,
     /// `paths.rootfs` without trailing slashes; empty when it is `/`.
     rootfs: Vec<u8>,
     /// `--collector.filesystem.mount-points-exclude` / `mount-points-include`.
     mount_points: DeviceFilter,
     /// `--collector.filesystem.fs-types-exclude` / `fs-types-include`.
     fs_types: DeviceFilter,
-    timeout: Duration,
-    shared: Arc<Shared>,
-    /// The current worker, started on first use. Held for a whole collect, which also
-    /// serialises concurrent scrapes of this collector.
-    worker: Mutex<Option<Worker>>,
-    /// The parsed mount table, reused until the kernel signals a mount or unmount.
-    table: Mutex<Option<MountTable>>,
+    /// statfs on the scrape thread and on the workers (`--collector.filesystem.stat-workers`).
+    pool: StatPool,
 }
-
-/// A parsed mount table and the open procfs file that reports changes to it: the kernel marks
-/// an open mountinfo with POLLPRI when its namespace mounts or unmounts anything, so a scrape
-/// costs one poll(2) instead of rereading and parsing the file.
-#[derive(Debug)]
-struct MountTable {
-    file: File,
-    mounts: Arc<Vec<Mount>>,
-    read_at: Instant,
-}
-
-/// A cached mount table is reread after this long even without a change notification, as a
-/// guard against a change the kernel does not signal.
-const MAX_TABLE_AGE: Duration = Duration::from_secs(60);
 
 impl Filesystem {
     pub fn new(ctx: &Context) -> Self {
@@ -385,62 +198,19 @@ impl Filesystem {
         while rootfs.last() == Some(&b'/') {
             rootfs.pop();
         }
+        // node_exporter runs max(stat-workers, 1) workers.
+        let workers = usize::try_from(ctx.uint(&STAT_WORKERS)).unwrap_or(usize::MAX);
         Self {
-            mountinfo: ctx.paths.procfs.join("1/mountinfo"),
-            self_mountinfo: ctx.paths.procfs.join("self/mountinfo"),
+            table: MountTable::new(&ctx.paths.procfs),
             rootfs,
             mount_points: ctx.filter(&MOUNT_POINTS_EXCLUDE, &MOUNT_POINTS_INCLUDE),
             fs_types: ctx.filter(&FS_TYPES_EXCLUDE, &FS_TYPES_INCLUDE),
-            timeout: ctx.duration(&MOUNT_TIMEOUT),
-            shared: Arc::new(Shared {
-                stat: StatFn(Arc::new(stat)),
-                stuck: Mutex::new(HashSet::new()),
-            }),
-            worker: Mutex::new(None),
-            table: Mutex::new(None),
+            pool: StatPool::new(
+                StatFn(Arc::new(stat)),
+                ctx.duration(&MOUNT_TIMEOUT),
+                workers.clamp(1, 64),
+            ),
         }
-    }
-
-    /// Opens the mount table, falling back to `self/mountinfo` when PID 1 is hidden.
-    fn open_mountinfo(&self) -> Result<(File, &Path), CollectError> {
-        for path in [&self.mountinfo, &self.self_mountinfo] {
-            match File::open(path) {
-                Ok(f) => return Ok((f, path)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    tracing::debug!(path = %path.display(), "mountinfo not found");
-                }
-                Err(e) => return Err(CollectError::io(path, e)),
-            }
-        }
-        Err(CollectError::NoData(format!(
-            "{} not found",
-            self.self_mountinfo.display()
-        )))
-    }
-
-    /// The mounts to report, from the cached table while the kernel reports no change.
-    fn current_mounts(&self) -> Result<Arc<Vec<Mount>>, CollectError> {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = table.as_ref() {
-            if t.read_at.elapsed() < MAX_TABLE_AGE && !mount_table_changed(&t.file) {
-                return Ok(Arc::clone(&t.mounts));
-            }
-        }
-        *table = None;
-        let (mut file, path) = self.open_mountinfo()?;
-        let mut text = Vec::with_capacity(8192);
-        file.read_to_end(&mut text)
-            .map_err(|e| CollectError::io(path, e))?;
-        let mounts = Arc::new(self.mounts(path, &text)?);
-        // Only procfs reports changes; anything else (a test fixture) is reread every scrape.
-        if is_procfs(&file) {
-            *table = Some(MountTable {
-                file,
-                mounts: Arc::clone(&mounts),
-                read_at: Instant::now(),
-            });
-        }
-        Ok(mounts)
     }
 
     /// The mounts to report: decoded, rootfs-stripped, filtered, sorted by label set and
@@ -451,7 +221,7 @@ impl Filesystem {
             if line.is_empty() {
                 continue;
             }
-            let raw = parse_line(line).ok_or_else(|| {
+            let malformed = || {
                 CollectError::parse(
                     path,
                     format!(
@@ -460,23 +230,39 @@ impl Filesystem {
                         String::from_utf8_lossy(line)
                     ),
                 )
-            })?;
-            let mp = unescape(raw.mount_point);
-            let label_bytes = self.strip_rootfs(&mp);
-            let mountpoint = String::from_utf8_lossy(label_bytes);
-            if self.mount_point_ignored(&mountpoint) {
+            };
+            let raw = parse_line(line).ok_or_else(malformed)?;
+            // The label decodes only `\040` and `\011`, as node_exporter's; statfs gets the
+            // path with every escape decoded, so a mount point with a backslash or newline
+            // is measured (node_exporter's statfs of the half-decoded path fails).
+            let label = label_escapes(raw.mount_point);
+            let mountpoint = String::from_utf8_lossy(self.strip_rootfs(&label));
+            let path = self.stat_path(self.strip_rootfs(&unescape(raw.mount_point)));
+            if self.mount_points.ignored(&mountpoint) {
                 continue;
             }
-            let fstype = String::from_utf8_lossy(&unescape(raw.fstype)).into_owned();
-            if self.fs_type_ignored(&fstype) {
+            // Device and type are labelled verbatim, escapes and all, as node_exporter does.
+            let fstype = String::from_utf8_lossy(raw.fstype).into_owned();
+            if self.fs_types.ignored(&fstype) {
                 continue;
             }
-            let readonly =
-                has_option(raw.mount_options, b"ro") || has_option(raw.super_options, b"ro");
+            // Go's Sscanf("%d:%d") then Itoa: decimal without leading zeros.
+            let number = |d: &[u8]| {
+                std::str::from_utf8(d)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(|v| v.to_string())
+                    .ok_or_else(malformed)
+            };
+            let readonly = has_option(raw.mount_options, b"ro")
+                || has_option(raw.super_options, b"ro")
+                || has_option(raw.super_options, b"emergency_ro");
             mounts.push(Mount {
-                device: String::from_utf8_lossy(&unescape(raw.source)).into_owned(),
+                device: String::from_utf8_lossy(raw.source).into_owned(),
                 fstype,
-                path: self.stat_path(label_bytes),
+                major: number(raw.major)?,
+                minor: number(raw.minor)?,
+                path,
                 mountpoint: mountpoint.into_owned(),
                 readonly,
             });
@@ -485,14 +271,6 @@ impl Filesystem {
         mounts.sort_by(|a, b| a.key().cmp(&b.key()));
         mounts.dedup_by(|later, first| later.key() == first.key());
         Ok(mounts)
-    }
-
-    fn mount_point_ignored(&self, mp: &str) -> bool {
-        self.mount_points.ignored(mp)
-    }
-
-    fn fs_type_ignored(&self, fstype: &str) -> bool {
-        self.fs_types.ignored(fstype)
     }
 
     /// The `mountpoint` label: the mount point without a leading rootfs ("" becomes "/").
@@ -523,233 +301,86 @@ impl Filesystem {
         PathBuf::from(OsStr::from_bytes(&p))
     }
 
-    /// Hands `mounts[start..]` to the current worker, starting a new one when there is none
-    /// or the current one is gone.
-    fn dispatch(
-        &self,
-        slot: &mut Option<Worker>,
-        mounts: &Arc<Vec<Mount>>,
-        start: usize,
-    ) -> Result<Arc<Batch>, CollectError> {
-        let batch = Arc::new(Batch {
-            mounts: Arc::clone(mounts),
-            start,
-            progress: Mutex::new(Progress {
-                results: Vec::with_capacity(mounts.len() - start),
-                since: Instant::now(),
-                finished: false,
-                abandoned: false,
-            }),
-            done: Condvar::new(),
-        });
-        if let Some(w) = slot.as_ref() {
-            if w.jobs.send(Arc::clone(&batch)).is_ok() {
-                return Ok(batch);
-            }
-        }
-        let w = Worker::spawn(&self.shared)
-            .map_err(|e| CollectError::Other(format!("start statfs worker: {}", io_reason(&e))))?;
-        w.jobs
-            .send(Arc::clone(&batch))
-            .map_err(|_| CollectError::Other("statfs worker exited at start".into()))?;
-        *slot = Some(w);
-        Ok(batch)
-    }
-
-    /// Runs statfs for every mount and returns one outcome per mount in order: on this thread
-    /// for the filesystems whose statfs cannot block, on the worker for the others.
-    fn stat_all(&self, mounts: &Arc<Vec<Mount>>) -> Result<Vec<Outcome>, CollectError> {
-        let remote: Vec<Mount> = mounts
+    /// One result per mount, in order: stuck mounts without a call, filesystems that cannot
+    /// block on this thread, the others on the pool's workers.
+    fn stat_all(&self, mounts: &[Mount]) -> Result<Vec<Measured>, CollectError> {
+        let any_stuck = self.pool.any_stuck();
+        let stuck = |m: &Mount| any_stuck && self.pool.is_stuck(&m.mountpoint);
+        let remote: Vec<Target> = mounts
             .iter()
-            .filter(|m| !statfs_from_memory(&m.fstype))
-            .cloned()
+            .filter(|m| !cannot_block(&m.fstype) && !stuck(m))
+            .map(|m| Target {
+                path: m.path.clone(),
+                mountpoint: m.mountpoint.clone(),
+            })
             .collect();
-        let mut remote = if remote.is_empty() {
-            Vec::new()
-        } else {
-            self.stat_on_worker(&Arc::new(remote))?
-        }
-        .into_iter();
+        let mut remote = self.pool.stat_all(remote)?.into_iter();
         Ok(mounts
             .iter()
             .map(|m| {
-                if statfs_from_memory(&m.fstype) {
-                    self.outcome(m, (self.shared.stat.0)(&m.path))
+                let outcome = if stuck(m) {
+                    tracing::debug!(mountpoint = %m.mountpoint, "mount point is in an unresponsive state, skipping");
+                    Outcome::TimedOut
+                } else if cannot_block(&m.fstype) {
+                    match self.pool.stat_here(&m.path) {
+                        Ok(s) => Outcome::Stats(s),
+                        Err(e) => Outcome::Failed(e),
+                    }
                 } else {
-                    // stat_on_worker returns exactly one outcome per mount it was given.
-                    remote
-                        .next()
-                        .unwrap_or_else(|| Outcome::Error(TIMEOUT_ERROR.to_owned()))
+                    // stat_all returns exactly one outcome per target it was given.
+                    remote.next().unwrap_or(Outcome::TimedOut)
+                };
+                match outcome {
+                    Outcome::Stats(s) => Measured::Stats(s),
+                    Outcome::TimedOut => Measured::Error {
+                        reason: TIMEOUT_ERROR.to_owned(),
+                        timeout: true,
+                    },
+                    Outcome::Failed(e) => {
+                        tracing::debug!(mountpoint = %m.mountpoint, path = %m.path.display(), error = %e, "error on statfs() system call");
+                        Measured::Error {
+                            reason: go_errno_text(&e),
+                            timeout: false,
+                        }
+                    }
                 }
             })
             .collect())
     }
+}
 
-    /// Runs statfs for every mount on the worker, waiting at most `timeout` for each, and
-    /// returns one outcome per mount in order.
-    fn stat_on_worker(&self, mounts: &Arc<Vec<Mount>>) -> Result<Vec<Outcome>, CollectError> {
-        let n = mounts.len();
-        let mut outcomes = Vec::with_capacity(n);
-        if n == 0 {
-            return Ok(outcomes);
-        }
-        let mut slot = self.worker.lock().unwrap_or_else(|p| p.into_inner());
-        let mut batch = self.dispatch(&mut slot, mounts, 0)?;
-        loop {
-            let mut p = batch.lock();
-            while !p.finished {
-                let deadline = p.since + self.timeout;
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                p = batch
-                    .done
-                    .wait_timeout(p, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            for res in p.results.drain(..) {
-                let o = self.outcome(&mounts[outcomes.len()], res);
-                outcomes.push(o);
-            }
-            if p.finished {
-                return Ok(outcomes);
-            }
-            // The call in flight passed its deadline: mark the mount stuck and abandon the
-            // worker, both under the batch lock the worker takes when the call returns.
-            let m = &mounts[outcomes.len()];
-            self.shared.lock_stuck().insert(m.mountpoint.clone());
-            p.abandoned = true;
-            drop(p);
-            *slot = None;
-            tracing::warn!(mountpoint = %m.mountpoint, timeout = ?self.timeout, "statfs timed out, mount point is labeled as stuck and will not be monitored until it responds");
-            outcomes.push(Outcome::Error(TIMEOUT_ERROR.to_owned()));
-            if outcomes.len() == n {
-                return Ok(outcomes);
-            }
-            batch = self.dispatch(&mut slot, mounts, outcomes.len())?;
-        }
-    }
-
-    fn outcome(&self, m: &Mount, res: io::Result<FsStats>) -> Outcome {
-        match res {
-            Ok(s) => Outcome::Stats(s),
-            Err(e) => {
-                tracing::debug!(mountpoint = %m.mountpoint, path = %m.path.display(), error = %e, "error on statfs() system call");
-                Outcome::Error(io_reason(&e))
-            }
-        }
+/// The `device_error` label of a failed statfs: Go's `syscall.Errno.Error()` text, which is
+/// glibc's message with a lowercase first letter except where Go's table kept an older
+/// wording. ESTALE, a dead NFS server's usual answer, is the one statfs gives.
+fn go_errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ESTALE) => "stale NFS file handle".to_owned(),
+        _ => io_reason(e),
     }
 }
 
-/// Whether statfs(2) of `fstype` is answered from in-memory superblock counters, without I/O,
-/// a server or a userspace daemon, so it cannot hang (see "Hung mounts" above).
-fn statfs_from_memory(fstype: &str) -> bool {
-    matches!(fstype, "ext2" | "ext3" | "ext4" | "xfs" | "tmpfs" | "ramfs")
-}
-
-/// Whether the kernel signalled a mount or unmount since `file` was opened (or on any error).
-fn mount_table_changed(file: &File) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLPRI,
-        revents: 0,
+/// node_exporter's mount point label: `\040` and `\011` replaced by a space and a tab, in
+/// that order (fstab(5)'s escapes); every other escape stays as the kernel wrote it.
+fn label_escapes(mp: &[u8]) -> Cow<'_, [u8]> {
+    if !mp.windows(4).any(|w| w == b"\\040" || w == b"\\011") {
+        return Cow::Borrowed(mp);
+    }
+    let replace = |s: &[u8], from: &[u8], to: u8| {
+        let mut out = Vec::with_capacity(s.len());
+        let mut i = 0;
+        while i < s.len() {
+            if s[i..].starts_with(from) {
+                out.push(to);
+                i += from.len();
+            } else {
+                out.push(s[i]);
+                i += 1;
+            }
+        }
+        out
     };
-    // SAFETY: one valid pollfd for an fd that `file` keeps open; a zero timeout never blocks.
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    n != 0
-}
-
-/// Whether `file` lives on procfs (whose mountinfo supports change notification).
-// `f_type` and the constant have different integer types on different architectures.
-#[allow(clippy::unnecessary_cast)]
-fn is_procfs(file: &File) -> bool {
-    let mut buf = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: a valid fd and a writable statfs buffer.
-    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), buf.as_mut_ptr()) };
-    // SAFETY: fstatfs returned 0, so it filled the (already zeroed) buffer.
-    rc == 0 && unsafe { buf.assume_init() }.f_type as i64 == libc::PROC_SUPER_MAGIC as i64
-}
-
-/// The fields of one mountinfo line that the collector uses, still escaped.
-#[derive(Debug, PartialEq)]
-struct RawMount<'a> {
-    mount_point: &'a [u8],
-    mount_options: &'a [u8],
-    fstype: &'a [u8],
-    source: &'a [u8],
-    super_options: &'a [u8],
-}
-
-/// Splits one line of mountinfo (proc(5)):
-/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`.
-/// Fields are separated by single spaces; a source may be empty, giving two spaces in a row.
-fn parse_line(line: &[u8]) -> Option<RawMount<'_>> {
-    let mut f = line.split(|&b| b == b' ');
-    let _id = f.next()?;
-    let _parent = f.next()?;
-    let (major, minor) = split_once(f.next()?, b':')?;
-    if !all_digits(major) || !all_digits(minor) {
-        return None;
-    }
-    let _root = f.next()?;
-    let mount_point = f.next()?;
-    let mount_options = f.next()?;
-    // Zero or more optional fields ("shared:1", "master:2", ...) end at a lone "-".
-    while f.next()? != b"-" {}
-    let m = RawMount {
-        mount_point,
-        mount_options,
-        fstype: f.next()?,
-        source: f.next()?,
-        super_options: f.next()?,
-    };
-    if f.next().is_some() || m.mount_point.is_empty() {
-        return None;
-    }
-    Some(m)
-}
-
-fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().position(|&b| b == sep)?;
-    Some((&s[..i], &s[i + 1..]))
-}
-
-fn all_digits(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(u8::is_ascii_digit)
-}
-
-/// Whether a comma-separated option list contains `opt` exactly.
-fn has_option(options: &[u8], opt: &[u8]) -> bool {
-    options.split(|&b| b == b',').any(|o| o == opt)
-}
-
-/// Decodes the kernel's `\ooo` octal escapes (it escapes space, tab, newline and backslash in
-/// mountinfo). A backslash not followed by three octal digits is kept as is.
-fn unescape(s: &[u8]) -> Cow<'_, [u8]> {
-    if !s.contains(&b'\\') {
-        return Cow::Borrowed(s);
-    }
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' {
-            if let Some(&[a, b, c]) = s.get(i + 1..i + 4) {
-                if (b'0'..=b'3').contains(&a)
-                    && (b'0'..=b'7').contains(&b)
-                    && (b'0'..=b'7').contains(&c)
-                {
-                    out.push(((a - b'0') << 6) | ((b - b'0') << 3) | (c - b'0'));
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    Cow::Owned(out)
+    let spaces = replace(mp, b"\\040", b' ');
+    Cow::Owned(replace(&spaces, b"\\011", b'\t'))
 }
 
 impl Collector for Filesystem {
@@ -758,56 +389,54 @@ impl Collector for Filesystem {
     }
 
     fn collect(&self, out: &mut MetricWriter) -> Result<(), CollectError> {
-        let all = self.current_mounts()?;
-
-        // Mounts still stuck from an earlier scrape are reported without calling statfs.
-        let (live, stuck) = {
-            let set = self.shared.lock_stuck();
-            if set.is_empty() {
-                (all, Vec::new())
-            } else {
-                let (stuck, live): (Vec<&Mount>, Vec<&Mount>) =
-                    all.iter().partition(|m| set.contains(&m.mountpoint));
-                for m in &stuck {
-                    tracing::debug!(mountpoint = %m.mountpoint, "mount point is in an unresponsive state, skipping");
-                }
-                let live: Vec<Mount> = live.into_iter().cloned().collect();
-                let stuck: Vec<Mount> = stuck.into_iter().cloned().collect();
-                (Arc::new(live), stuck)
-            }
-        };
-        let outcomes = self.stat_all(&live)?;
-
-        let mut report: Vec<(&Mount, Outcome)> = live.iter().zip(outcomes).collect();
-        if !stuck.is_empty() {
-            report.extend(
-                stuck
-                    .iter()
-                    .map(|m| (m, Outcome::Error(TIMEOUT_ERROR.to_owned()))),
-            );
-            // node_exporter's client library sorts a family's samples by label values.
-            report.sort_by(|a, b| a.0.key().cmp(&b.0.key()));
+        let mounts = self.table.current(|path, text| self.mounts(path, text))?;
+        let results = self.stat_all(&mounts)?;
+        // The `device_error` label of each mount, empty when healthy.
+        let mut report: Vec<(&Mount, String, Measured)> = mounts
+            .iter()
+            .zip(results)
+            .map(|(m, r)| match &r {
+                Measured::Stats(_) => (m, String::new(), r),
+                Measured::Error { reason, .. } => (m, reason.clone(), r),
+            })
+            .collect();
+        // The client library sorts a family's samples by label values in label-name order:
+        // device, device_error, fstype, mountpoint. The table is sorted without device_error,
+        // so only a failed mount can be out of place.
+        if report.iter().any(|(_, e, _)| !e.is_empty()) {
+            report.sort_by(|a, b| {
+                (&a.0.device, &a.1, &a.0.fstype, &a.0.mountpoint).cmp(&(
+                    &b.0.device,
+                    &b.1,
+                    &b.0.fstype,
+                    &b.0.mountpoint,
+                ))
+            });
         }
 
-        for (m, outcome) in &report {
+        for (m, device_error, r) in &report {
             let labels = [
                 ("device", m.device.as_str()),
+                ("device_error", device_error.as_str()),
                 ("fstype", m.fstype.as_str()),
                 ("mountpoint", m.mountpoint.as_str()),
             ];
-            let s = match outcome {
-                Outcome::Stats(s) => s,
-                Outcome::Error(reason) => {
+            let s = match r {
+                Measured::Stats(s) => s,
+                Measured::Error { timeout, .. } => {
                     out.gauge(
                         "node_filesystem_device_error",
                         DEVICE_ERROR_HELP,
-                        &[
-                            ("device", &m.device),
-                            ("device_error", reason),
-                            ("fstype", &m.fstype),
-                            ("mountpoint", &m.mountpoint),
-                        ],
+                        &labels,
                         1.0,
+                    );
+                    // node_exporter computes readonly before statfs; a stuck mount gets 0.
+                    let ro = !timeout && m.readonly;
+                    out.gauge(
+                        "node_filesystem_readonly",
+                        READONLY_HELP,
+                        &labels,
+                        if ro { 1.0 } else { 0.0 },
                     );
                     continue;
                 }
@@ -817,16 +446,6 @@ impl Collector for Filesystem {
                 DEVICE_ERROR_HELP,
                 &labels,
                 0.0,
-            );
-            out.gauge("node_filesystem_size_bytes", SIZE_HELP, &labels, s.size);
-            out.gauge("node_filesystem_free_bytes", FREE_HELP, &labels, s.free);
-            out.gauge("node_filesystem_avail_bytes", AVAIL_HELP, &labels, s.avail);
-            out.gauge("node_filesystem_files", FILES_HELP, &labels, s.files);
-            out.gauge(
-                "node_filesystem_files_free",
-                FILES_FREE_HELP,
-                &labels,
-                s.files_free,
             );
             out.gauge(
                 "node_filesystem_readonly",
@@ -839,6 +458,42 @@ impl Collector for Filesystem {
                 } else {
                     0.0
                 },
+            );
+            out.gauge("node_filesystem_size_bytes", SIZE_HELP, &labels, s.size);
+            out.gauge("node_filesystem_free_bytes", FREE_HELP, &labels, s.free);
+            out.gauge("node_filesystem_avail_bytes", AVAIL_HELP, &labels, s.avail);
+            out.gauge("node_filesystem_files", FILES_HELP, &labels, s.files);
+            out.gauge(
+                "node_filesystem_files_free",
+                FILES_FREE_HELP,
+                &labels,
+                s.files_free,
+            );
+        }
+
+        // node_filesystem_mount_info sorts by device, major, minor, mountpoint (as strings).
+        let mut info: Vec<&Mount> = report
+            .iter()
+            .filter(|(_, _, r)| matches!(r, Measured::Stats(_)))
+            .map(|(m, _, _)| *m)
+            .collect();
+        fn info_key<'a>(m: &&'a Mount) -> (&'a str, &'a str, &'a str, &'a str) {
+            (&m.device, &m.major, &m.minor, &m.mountpoint)
+        }
+        if !info.is_sorted_by_key(info_key) {
+            info.sort_by(|a, b| info_key(a).cmp(&info_key(b)));
+        }
+        for m in info {
+            out.gauge(
+                "node_filesystem_mount_info",
+                MOUNT_INFO_HELP,
+                &[
+                    ("device", m.device.as_str()),
+                    ("major", m.major.as_str()),
+                    ("minor", m.minor.as_str()),
+                    ("mountpoint", m.mountpoint.as_str()),
+                ],
+                1.0,
             );
         }
         Ok(())
@@ -857,31 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_mountinfo_lines() {
-        let line = b"36 35 98:0 /mnt1 /mnt/my\\040disk rw,noatime master:1 shared:2 - ext3 /dev/root ro,errors=continue";
-        let m = parse_line(line).expect("valid line");
-        assert_eq!(m.mount_point, b"/mnt/my\\040disk");
-        assert_eq!(m.mount_options, b"rw,noatime");
-        assert_eq!(m.fstype, b"ext3");
-        assert_eq!(m.source, b"/dev/root");
-        assert_eq!(m.super_options, b"ro,errors=continue");
-        // No optional fields, and an empty source.
-        let m = parse_line(b"22 27 0:21 / /proc rw,relatime - proc  rw").expect("empty source");
-        assert_eq!(m.source, b"");
-        assert_eq!(m.fstype, b"proc");
-    }
-
-    #[test]
-    fn malformed_lines_are_rejected() {
-        for bad in [
-            &b"36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 ext3 /dev/root rw"[..],
-            b"36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root",
-            b"36 35 980 / /mnt2 rw - ext3 /dev/root rw",
-            b"36 35 98:0 / /mnt2 rw - ext3 /dev/root rw extra",
-            b"36 35",
-        ] {
-            assert_eq!(parse_line(bad), None, "{}", String::from_utf8_lossy(bad));
-        }
+    fn malformed_lines_are_parse_errors_naming_the_line() {
         let c = collector("/");
         let err = c
             .mounts(
@@ -896,14 +527,32 @@ mod tests {
     }
 
     #[test]
-    fn octal_escapes_are_decoded() {
+    fn statfs_errors_read_as_go_prints_them() {
+        let text = |errno| go_errno_text(&io::Error::from_raw_os_error(errno));
+        assert_eq!(text(libc::ESTALE), "stale NFS file handle");
+        assert_eq!(text(libc::EACCES), "permission denied");
+        assert_eq!(text(libc::EIO), "input/output error");
+        assert_eq!(text(libc::ENOTCONN), "transport endpoint is not connected");
+    }
+
+    #[test]
+    fn labels_decode_space_and_tab_only_as_node_exporter_does() {
+        assert_eq!(&*label_escapes(b"/mnt/a\\040b\\011c"), b"/mnt/a b\tc");
         assert_eq!(
-            &*unescape(b"/mnt/a\\040b\\011c\\012d\\134e"),
-            b"/mnt/a b\tc\nd\\e"
+            &*label_escapes(b"/mnt/n\\012l\\134b"),
+            b"/mnt/n\\012l\\134b"
         );
-        assert!(matches!(unescape(b"/plain"), Cow::Borrowed(_)));
-        // Not an escape: kept verbatim.
-        assert_eq!(&*unescape(b"/x\\9ab\\04"), b"/x\\9ab\\04");
+        assert!(matches!(label_escapes(b"/plain"), Cow::Borrowed(_)));
+        let c = collector("/");
+        let ms = c
+            .mounts(
+                Path::new("mountinfo"),
+                b"41 27 0:44 / /srv/a\\040b\\134c rw - tmpfs my\\040tmp rw\n",
+            )
+            .expect("mounts");
+        assert_eq!(ms[0].mountpoint, "/srv/a b\\134c");
+        assert_eq!(ms[0].device, "my\\040tmp");
+        assert_eq!(ms[0].path, Path::new("/srv/a b\\c"));
     }
 
     #[test]
@@ -932,6 +581,7 @@ mod tests {
 43 27 0:41 / /var/lib/docker/overlay2/x rw - overlay overlay rw
 44 27 0:42 / /mnt/cd ro - iso9660 /dev/sr0 ro
 45 27 254:0 / / ro,noatime - ext4 /dev/vda rw,discard
+46 27 254:16 / /srv/emergency rw - ext4 /dev/vdb rw,emergency_ro
 ";
         let ms = c.mounts(Path::new("mountinfo"), text).expect("mounts");
         let got: Vec<(&str, &str, &str, bool)> = ms
@@ -951,10 +601,14 @@ mod tests {
                 ("/dev/vda", "ext4", "/", false),
                 ("/dev/vda", "ext4", "/srv/a b", true),
                 ("/dev/vda", "ext4", "/srv/ro-sb", true),
+                ("/dev/vdb", "ext4", "/srv/emergency", true),
                 ("tmpfs", "tmpfs", "/run/user/1000", false),
             ]
         );
         assert_eq!(ms[1].path, Path::new("/srv/a b"));
+        let dev = |m: &Mount| (m.major.clone(), m.minor.clone());
+        assert_eq!(dev(&ms[0]), ("254".into(), "0".into()));
+        assert_eq!(dev(&ms[3]), ("254".into(), "16".into()));
 
         let mut cfg = Config::default();
         cfg.collectors
@@ -994,7 +648,7 @@ mod tests {
         c.collect(&mut w).expect("collect from self/mountinfo");
         let text = w.render_to_string();
         assert!(
-            text.contains("node_filesystem_files_free{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 5\n"),
+            text.contains("node_filesystem_files_free{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 5\n"),
             "{text}"
         );
 
@@ -1006,29 +660,50 @@ mod tests {
     }
 
     #[test]
-    fn only_procfs_mount_tables_are_cached() {
-        let c = Filesystem::new(&Config::default().context("filesystem").expect("registered"));
-        c.collect(&mut MetricWriter::new()).expect("collect /proc");
-        let table = c.table.lock().expect("lock");
-        let t = table.as_ref().expect("procfs table is cached");
-        assert!(is_procfs(&t.file));
-
+    fn failed_mounts_sort_by_device_error_and_healthy_ones_get_mount_info() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("1")).expect("mkdir");
+        // Same device and fstype: /a fails, /b is healthy. node_exporter sorts by
+        // device_error before mountpoint, so /b ("") comes first.
         std::fs::write(
             dir.path().join("1/mountinfo"),
-            "27 1 254:0 / / rw - ext4 /dev/vda rw\n",
+            "50 27 0:50 / /a rw - tmpfs tmpfs rw\n51 27 0:9 / /b rw - tmpfs tmpfs ro\n",
         )
         .expect("write");
         let mut cfg = Config::default();
         cfg.paths.procfs = dir.path().to_owned();
-        let c = Filesystem::new(&cfg.context("filesystem").expect("registered"));
-        c.collect(&mut MetricWriter::new())
-            .expect("collect fixture");
-        assert!(c.table.lock().expect("lock").is_none(), "fixture is reread");
-        // A regular file never reports POLLPRI, which is why it must not be cached.
-        let f = File::open(dir.path().join("1/mountinfo")).expect("open");
-        assert!(!is_procfs(&f));
+        let c = Filesystem::with_statfs(&cfg.context("filesystem").expect("registered"), |p| {
+            if p.ends_with("a") {
+                return Err(io::Error::from_raw_os_error(libc::EACCES));
+            }
+            Ok(FsStats {
+                size: 1.0,
+                free: 1.0,
+                avail: 1.0,
+                files: 1.0,
+                files_free: 1.0,
+                readonly: false,
+            })
+        });
+        let mut w = MetricWriter::new();
+        c.collect(&mut w).expect("collect");
+        let text = w.render_to_string();
+        let ro: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("node_filesystem_readonly{"))
+            .collect();
+        assert_eq!(
+            ro,
+            [
+                "node_filesystem_readonly{device=\"tmpfs\",device_error=\"\",fstype=\"tmpfs\",mountpoint=\"/b\"} 1",
+                "node_filesystem_readonly{device=\"tmpfs\",device_error=\"permission denied\",fstype=\"tmpfs\",mountpoint=\"/a\"} 0",
+            ]
+        );
+        assert!(
+            text.contains("# HELP node_filesystem_mount_info Filesystem mount information.\n# TYPE node_filesystem_mount_info gauge\nnode_filesystem_mount_info{device=\"tmpfs\",major=\"0\",minor=\"9\",mountpoint=\"/b\"} 1\n#"),
+            "{text}"
+        );
+        assert!(!text.contains("minor=\"50\""), "{text}");
     }
 
     #[test]
@@ -1048,20 +723,7 @@ mod tests {
         c.collect(&mut w).expect("collect");
         assert_eq!(
             w.render_to_string(),
-            format!("# HELP node_filesystem_device_error {DEVICE_ERROR_HELP}\n# TYPE node_filesystem_device_error gauge\nnode_filesystem_device_error{{device=\"srv:/export\",device_error=\"no such file or directory\",fstype=\"nfs4\",mountpoint=\"/gone\"}} 1\n")
+            format!("# HELP node_filesystem_device_error {DEVICE_ERROR_HELP}\n# TYPE node_filesystem_device_error gauge\nnode_filesystem_device_error{{device=\"srv:/export\",device_error=\"no such file or directory\",fstype=\"nfs4\",mountpoint=\"/gone\"}} 1\n# HELP node_filesystem_readonly {READONLY_HELP}\n# TYPE node_filesystem_readonly gauge\nnode_filesystem_readonly{{device=\"srv:/export\",device_error=\"no such file or directory\",fstype=\"nfs4\",mountpoint=\"/gone\"}} 0\n")
         );
-    }
-
-    #[test]
-    fn real_statfs_of_root() {
-        let s = statfs(Path::new("/")).expect("statfs /");
-        assert!(
-            s.size > 0.0 && s.free <= s.size && s.avail <= s.free,
-            "{s:?}"
-        );
-        let e = statfs(Path::new("/nonexistent/beacon")).expect_err("missing path");
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        let long = format!("/{}", "x".repeat(600));
-        assert!(statfs(Path::new(&long)).is_err());
     }
 }

@@ -123,10 +123,6 @@ pub const OPTION_FLAGS: &[(&str, &str, FlagKind)] = &[
         "filesystem",
         FlagKind::Value,
     ),
-    ("collector.hwmon.chip-include", "hwmon", FlagKind::Value),
-    ("collector.hwmon.chip-exclude", "hwmon", FlagKind::Value),
-    ("collector.hwmon.sensor-include", "hwmon", FlagKind::Value),
-    ("collector.hwmon.sensor-exclude", "hwmon", FlagKind::Value),
     (
         "collector.netclass.ignore-invalid-speed",
         "netclass",

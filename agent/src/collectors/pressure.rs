@@ -56,9 +56,10 @@ fn read_totals(file: &read::KeptFile) -> Result<Option<Totals>, CollectError> {
     match file.read_string_io() {
         Ok(text) => parse_totals(path, &text).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Err(CollectError::NoData(
-            format!("pressure information is disabled: {}", path.display()),
-        )),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Err(CollectError::NoData(format!(
+            "pressure information is disabled: {}",
+            path.display()
+        ))),
         Err(e) => Err(CollectError::io(path, e)),
     }
 }
@@ -148,8 +149,12 @@ impl Collector for Pressure {
             found += 1;
         }
         if let Some(memory) = read_totals(&self.memory)? {
-            let some = memory.some.ok_or_else(|| missing(self.memory.path(), "some"))?;
-            let full = memory.full.ok_or_else(|| missing(self.memory.path(), "full"))?;
+            let some = memory
+                .some
+                .ok_or_else(|| missing(self.memory.path(), "some"))?;
+            let full = memory
+                .full
+                .ok_or_else(|| missing(self.memory.path(), "full"))?;
             out.counter(
                 "node_pressure_memory_waiting_seconds_total",
                 "Total time in seconds that processes have waited for memory",
@@ -277,7 +282,10 @@ mod tests {
         assert!(e.is_no_data(), "{e}");
         assert!(e.to_string().contains("no \"full\" data"), "{e}");
         let got = w.render_to_string();
-        assert!(got.contains("node_pressure_cpu_waiting_seconds_total 1\n"), "{got}");
+        assert!(
+            got.contains("node_pressure_cpu_waiting_seconds_total 1\n"),
+            "{got}"
+        );
         assert!(!got.contains("node_pressure_io_"), "{got}");
     }
 
@@ -290,7 +298,10 @@ mod tests {
         let mut w = MetricWriter::new();
         pressure_in(dir.path()).collect(&mut w).expect("some psi");
         let got = w.render_to_string();
-        assert!(got.contains("node_pressure_io_stalled_seconds_total 2\n"), "{got}");
+        assert!(
+            got.contains("node_pressure_io_stalled_seconds_total 2\n"),
+            "{got}"
+        );
         assert!(!got.contains("memory"), "{got}");
         assert!(!got.contains("irq"), "{got}");
         assert_eq!(w.sample_count(), 3);

@@ -143,6 +143,7 @@ impl Config {
                 paths: &self.paths,
                 spec,
                 settings,
+                collectors: &self.collectors,
             })
     }
 

@@ -6,6 +6,7 @@
 pub mod collector;
 pub mod collectors;
 pub mod config;
+pub mod cpuinfo;
 pub mod error;
 pub mod filter;
 pub mod flags;

@@ -31,10 +31,21 @@ fn fixture_config() -> Config {
 
 /// Runs one collector over the fixtures and compares with its golden file.
 fn check(name: &str) {
+    check_with(name, name, &[]);
+}
+
+/// Runs collector `name` over the fixtures with node_exporter flags `flags` set, and compares
+/// with `tests/golden/<golden>.prom`.
+fn check_with(name: &str, golden: &str, flags: &[(&str, &str)]) {
     if name == "textfile" {
         pin_textfile_mtimes();
     }
-    let cfg = fixture_config();
+    let mut cfg = fixture_config();
+    for (flag, value) in flags {
+        cfg.collectors
+            .set_flag(flag, Some(value))
+            .unwrap_or_else(|e| panic!("--{flag}: {e}"));
+    }
     let collector =
         collectors::build_one(&cfg, name).unwrap_or_else(|| panic!("no collector named {name}"));
     let mut w = MetricWriter::new();
@@ -47,7 +58,7 @@ fn check(name: &str) {
     // Paths in the output (error messages, the textfile collector's `file` label and default
     // HELP text) depend on where the repository is checked out.
     let got = got.replace(&fixtures().display().to_string(), "$FIXTURES");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.prom"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{golden}.prom"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).expect("write golden file");
         return;
@@ -61,7 +72,7 @@ fn check(name: &str) {
     if got != want {
         let diff: Vec<String> = diff_lines(&want, &got);
         panic!(
-            "{name} output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{}",
+            "{golden} output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{}",
             path.display(),
             diff.join("\n")
         );
@@ -130,6 +141,24 @@ golden!(
     thermal_zone,
     vmstat,
 );
+
+/// The opt-in `/proc/cpuinfo` families. The fixture is in the x86 layout, which is the one
+/// the agent parses when built for x86.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[test]
+fn cpu_info() {
+    check_with(
+        "cpu",
+        "cpu_info",
+        &[
+            (
+                "collector.cpu.info.flags-include",
+                "^(aes|avx.?|sse4_[12])$",
+            ),
+            ("collector.cpu.info.bugs-include", "^(mds|spectre_.*)$"),
+        ],
+    );
+}
 
 #[test]
 fn golden_list_covers_every_file_collector() {

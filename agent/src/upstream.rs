@@ -139,7 +139,6 @@ pub const OPTION_FLAGS: &[(&str, &str, FlagKind)] = &[
     ),
     ("collector.netdev.netlink", "netdev", FlagKind::Bool),
     ("collector.netdev.label-ifalias", "netdev", FlagKind::Bool),
-    ("collector.stat.softirq", "stat", FlagKind::Bool),
     ("collector.arp.device-include", "arp", FlagKind::Value),
     ("collector.arp.device-exclude", "arp", FlagKind::Value),
     ("collector.arp.netlink", "arp", FlagKind::Bool),

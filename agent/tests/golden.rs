@@ -160,6 +160,16 @@ fn cpu_info() {
     );
 }
 
+/// The opt-in softirq family.
+#[test]
+fn stat_softirq() {
+    check_with(
+        "stat",
+        "stat_softirq",
+        &[("collector.stat.softirq", "true")],
+    );
+}
+
 #[test]
 fn golden_list_covers_every_file_collector() {
     // A new collector must get a golden file or be listed here as host-dependent.

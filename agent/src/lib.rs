@@ -20,6 +20,8 @@ pub mod scrape;
 pub mod sysfs;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+pub mod textmerge;
+pub mod textparse;
 pub mod upstream;
 
 use std::future::Future;

@@ -10,6 +10,7 @@ pub mod cpuinfo;
 pub mod error;
 pub mod filter;
 pub mod flags;
+pub mod glob;
 pub mod gonum;
 pub mod http;
 pub mod metrics;

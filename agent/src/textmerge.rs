@@ -1,10 +1,9 @@
 //! The textfile collector's merger: the families of every accepted `*.prom` file of one
-//! scrape, merged by name as node_exporter's registry merges what its textfile collector
-//! sends (label sets completed, duplicate series dropped, the first HELP winning), then
+//! scrape, merged by name as node_exporter 1.12's textfile collector and registry merge them
+//! (label sets completed, inconsistent HELP texts left out, duplicate series dropped), then
 //! written with `node_textfile_mtime_seconds` and `node_textfile_scrape_error`.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::metrics::{self, MetricType, MetricWriter};
 use crate::textparse::{Family, FileError, Kind, Value};
@@ -12,24 +11,35 @@ use crate::textparse::{Family, FileError, Kind, Value};
 /// Everything accepted so far in this scrape, by family name.
 #[derive(Debug, Default)]
 pub(crate) struct Merged {
-    pub(crate) families: Vec<MergedFamily>,
-    pub(crate) index: HashMap<String, usize>,
-    /// Series already taken, as `name\0label\0value...`, to drop duplicates.
-    pub(crate) series: std::collections::HashSet<String>,
-    /// Accepted files and their mtimes, in read (= sorted) order.
-    pub(crate) mtimes: Vec<(PathBuf, f64)>,
+    families: Vec<MergedFamily>,
+    index: HashMap<String, usize>,
+    /// node_exporter 1.12's `metricsNamesToHelpTexts`: per family name, the first HELP text
+    /// given and the last inconsistent one (empty when none).
+    help_texts: HashMap<String, (String, String)>,
+    /// Accepted files and their mtimes, by path (sorted, one per path, as node_exporter's map).
+    mtimes: BTreeMap<String, f64>,
 }
 
 #[derive(Debug)]
-pub(crate) struct MergedFamily {
+struct MergedFamily {
     name: String,
     kind: Kind,
-    /// The first HELP any file gave.
+    /// Each accepted file's part of the family, in read order.
+    parts: Vec<Part>,
+}
+
+/// A series: labels sorted by name, its value, and the line of its (first) sample.
+type Series = (Vec<(String, String)>, Value, usize);
+
+/// One file's family, its label sets completed.
+#[derive(Debug)]
+struct Part {
+    /// The file, for the default help text and warnings.
+    source: String,
+    /// Its `# HELP`, if it had one.
     help: Option<String>,
-    /// Files that contributed, for the default help text.
-    sources: Vec<String>,
-    /// Labels sorted by name, with node_exporter's empty values filled in.
-    metrics: Vec<(Vec<(String, String)>, Value)>,
+    /// With node_exporter's empty label values filled in.
+    metrics: Vec<Series>,
 }
 
 impl Merged {
@@ -38,12 +48,18 @@ impl Merged {
         self.index.get(name).map(|&i| self.families[i].kind)
     }
 
+    /// Records the mtime of a file whose families were accepted.
+    pub(crate) fn accepted(&mut self, path: String, mtime: f64) {
+        self.mtimes.insert(path, mtime);
+    }
+
     /// Accepts one parsed file, or rejects it whole when one of its families clashes in type
-    /// with an earlier file or another collector. A series that an earlier line or file already
-    /// gave is dropped with a warning and sets `errored` (node_exporter's registry drops it too).
+    /// with an earlier file or another collector. A family whose HELP differs from the first
+    /// HELP of its name this scrape (or any family of a name that already had such a
+    /// conflict) is left out and sets `errored`, as node_exporter 1.12 does.
     pub(crate) fn add(
         &mut self,
-        path: &Path,
+        path: &str,
         families: Vec<Family>,
         out: &MetricWriter,
         errored: &mut bool,
@@ -75,8 +91,27 @@ impl Merged {
                 });
             }
         }
-        let source = path.display().to_string();
         for f in families {
+            if let Some((first, conflict)) = self.help_texts.get(&f.name) {
+                let differs = f.help.as_ref().is_some_and(|h| h != first);
+                if differs || !conflict.is_empty() {
+                    tracing::warn!(
+                        metric = %f.name,
+                        original_help_text = %first,
+                        new_help_text = %f.help.as_deref().unwrap_or(""),
+                        file = %path,
+                        "textfile: inconsistent metric help text, leaving the family out"
+                    );
+                    let entry = (first.clone(), f.help.clone().unwrap_or_default());
+                    self.help_texts.insert(f.name.clone(), entry);
+                    *errored = true;
+                    continue;
+                }
+            }
+            if let Some(h) = &f.help {
+                self.help_texts
+                    .insert(f.name.clone(), (h.clone(), String::new()));
+            }
             let kind = f.kind.unwrap_or(Kind::Untyped);
             let i = match self.index.get(&f.name) {
                 Some(&i) => i,
@@ -85,18 +120,11 @@ impl Merged {
                     self.families.push(MergedFamily {
                         name: f.name.clone(),
                         kind,
-                        help: None,
-                        sources: Vec::new(),
-                        metrics: Vec::new(),
+                        parts: Vec::new(),
                     });
                     self.families.len() - 1
                 }
             };
-            let fam = &mut self.families[i];
-            if fam.help.is_none() {
-                fam.help = f.help;
-            }
-            fam.sources.push(source.clone());
             // node_exporter gives every series of a file's family the union of its label
             // names, with "" for the missing ones.
             let mut names: Vec<&str> = Vec::new();
@@ -108,6 +136,7 @@ impl Merged {
                 }
             }
             let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            let mut metrics = Vec::with_capacity(f.metrics.len());
             for m in f.metrics {
                 let mut labels = m.labels;
                 for n in &names {
@@ -116,58 +145,72 @@ impl Merged {
                     }
                 }
                 labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                let mut key = f.name.clone();
-                for (k, v) in &labels {
-                    key.push('\u{0}');
-                    key.push_str(k);
-                    key.push('\u{0}');
-                    key.push_str(v);
-                }
-                if !self.series.insert(key) {
-                    tracing::warn!(
-                        file = %path.display(),
-                        line = m.line,
-                        metric = %f.name,
-                        "textfile: dropping duplicate series"
-                    );
-                    *errored = true;
-                    continue;
-                }
-                fam.metrics.push((labels, m.value));
+                metrics.push((labels, m.value, m.line));
             }
+            self.families[i].parts.push(Part {
+                source: path.to_owned(),
+                help: f.help,
+                metrics,
+            });
         }
         Ok(())
     }
 
-    /// Writes every merged family, the mtimes and the error flag.
+    /// Writes every merged family, the mtimes and the error flag. A family's HELP is the first
+    /// part's (its own, or "Metric read from" every file that gave the family); parts whose HELP
+    /// differs from it are dropped, as node_exporter's registry drops them. A series that an
+    /// earlier line or file already gave is dropped with a warning and sets `errored`.
     pub(crate) fn write(mut self, out: &mut MetricWriter, errored: &mut bool) {
-        let mut default_help = String::new();
+        let mut seen: HashSet<Vec<(String, String)>> = HashSet::new();
         for fam in &mut self.families {
-            let help = match &fam.help {
-                Some(h) => h.as_str(),
-                None => {
-                    default_help.clear();
-                    default_help.push_str("Metric read from ");
-                    default_help.push_str(&fam.sources.join(", "));
-                    &default_help
-                }
+            let default_help = {
+                let sources: Vec<&str> = fam.parts.iter().map(|p| p.source.as_str()).collect();
+                format!("Metric read from {}", sources.join(", "))
             };
+            let help_of = |p: &Part| p.help.clone().unwrap_or_else(|| default_help.clone());
+            let Some(help) = fam.parts.first().map(help_of) else {
+                continue;
+            };
+            seen.clear();
+            let mut metrics = Vec::new();
+            for part in std::mem::take(&mut fam.parts) {
+                if help_of(&part) != help {
+                    tracing::warn!(
+                        file = %part.source,
+                        metric = %fam.name,
+                        "textfile: dropping a family whose help text differs from the first one"
+                    );
+                    continue;
+                }
+                for (labels, value, line) in part.metrics {
+                    if !seen.insert(labels.clone()) {
+                        tracing::warn!(
+                            file = %part.source,
+                            line,
+                            metric = %fam.name,
+                            "textfile: dropping duplicate series"
+                        );
+                        *errored = true;
+                        continue;
+                    }
+                    metrics.push((labels, value));
+                }
+            }
             // node_exporter's registry sorts a family's series by label count, then values.
-            fam.metrics.sort_by(|(a, _), (b, _)| {
+            metrics.sort_by(|(a, _), (b, _)| {
                 a.len()
                     .cmp(&b.len())
                     .then_with(|| a.iter().map(|(_, v)| v).cmp(b.iter().map(|(_, v)| v)))
             });
-            for (labels, value) in &fam.metrics {
-                write_metric(out, &fam.name, fam.kind, help, labels, value);
+            for (labels, value) in &metrics {
+                write_metric(out, &fam.name, fam.kind, &help, labels, value);
             }
         }
-        for (path, mtime) in &self.mtimes {
-            let file = path.display().to_string();
+        for (file, mtime) in &self.mtimes {
             out.gauge(
                 "node_textfile_mtime_seconds",
                 "Unixtime mtime of textfiles successfully read.",
-                &[("file", &file)],
+                &[("file", file)],
                 *mtime,
             );
         }

@@ -83,13 +83,19 @@ fn check_with(name: &str, golden: &str, flags: &[(&str, &str)]) {
 /// so that `node_textfile_mtime_seconds` is deterministic.
 fn pin_textfile_mtimes() {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    let dir = fixtures().join("textfile");
-    let entries = std::fs::read_dir(&dir);
-    for entry in entries.unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
-        let path = entry.expect("directory entry").path();
-        std::fs::File::open(&path)
-            .and_then(|f| f.set_modified(t))
-            .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+    let mut dirs = vec![fixtures().join("textfile"), fixtures().join("textfile.d")];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir);
+        for entry in entries.unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            std::fs::File::open(&path)
+                .and_then(|f| f.set_modified(t))
+                .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+        }
     }
 }
 
@@ -157,6 +163,21 @@ fn cpu_info() {
             ),
             ("collector.cpu.info.bugs-include", "^(mds|spectre_.*)$"),
         ],
+    );
+}
+
+/// node_exporter 1.12's textfile directories: repeatable glob patterns; a family whose HELP
+/// differs from the first HELP of its name is left out.
+#[test]
+fn textfile_globs() {
+    let pattern = fixtures().join("textfile.d/*");
+    check_with(
+        "textfile",
+        "textfile_globs",
+        &[(
+            "collector.textfile.directory",
+            pattern.to_str().expect("utf-8 path"),
+        )],
     );
 }
 

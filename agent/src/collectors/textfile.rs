@@ -2,19 +2,21 @@
 //! cron jobs and scripts (node_exporter's `collector/textfile.go`), plus
 //! `node_textfile_mtime_seconds` and `node_textfile_scrape_error`.
 //!
-//! Each file is parsed with the rules of node_exporter's parser (`textparse.rs`), so a file
+//! As in node_exporter 1.12, the option is repeatable and each value is a glob pattern
+//! (Go's `filepath.Glob`; a pattern matching nothing is read as a literal directory). Each
+//! file is parsed with the rules of node_exporter's parser (`textparse.rs`), so a file
 //! node_exporter accepts is accepted here and one it rejects is rejected; accepted files are
-//! merged by `textmerge.rs`. A rejected file
-//! contributes nothing: the scrape still succeeds, `node_textfile_scrape_error` is 1 and a
-//! warning names the file and line. Beyond node_exporter, a file is also rejected when it gives
-//! a family another type than an earlier file or another collector did; same-named families of
-//! several files are merged.
+//! merged by `textmerge.rs`. A rejected file contributes nothing: the scrape still succeeds,
+//! `node_textfile_scrape_error` is 1 and a warning names the file and line. Beyond
+//! node_exporter, a file is also rejected when it gives a family another type than an earlier
+//! file or another collector did; same-named families of several files are merged.
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use crate::collector::{self, CollectError, Collector, Context, Opt, Spec};
+use crate::glob;
 use crate::metrics::MetricWriter;
 use crate::textmerge::Merged;
 use crate::textparse::{parse, FileError};
@@ -39,20 +41,29 @@ pub const SPEC: Spec = Spec {
 /// Reads `*.prom` files from the configured directories at every scrape.
 #[derive(Debug)]
 pub struct Textfile {
-    /// Empty when no directory is configured: the collector then reports only
-    /// `node_textfile_scrape_error 0`, as node_exporter does.
-    dirs: Vec<PathBuf>,
+    /// Directory glob patterns. Empty when no directory is configured: the collector then
+    /// reports only `node_textfile_scrape_error 0`, as node_exporter does.
+    patterns: Vec<String>,
 }
 
 impl Textfile {
     pub fn new(ctx: &Context) -> Self {
         Self {
-            dirs: ctx
-                .list(&DIRECTORY)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            patterns: ctx.list(&DIRECTORY),
         }
+    }
+
+    /// The directories to read this scrape: each pattern's matches, or the pattern itself
+    /// when it matches nothing or is malformed (node_exporter then lets reading it fail).
+    fn dirs(&self) -> Vec<String> {
+        let mut dirs = Vec::with_capacity(self.patterns.len());
+        for pattern in &self.patterns {
+            match glob::glob(pattern) {
+                Ok(matched) if !matched.is_empty() => dirs.extend(matched),
+                _ => dirs.push(pattern.clone()),
+            }
+        }
+        dirs
     }
 }
 
@@ -66,23 +77,23 @@ impl Collector for Textfile {
         // kube-prometheus's NodeTextFileCollectorScrapeError alert queries that series.
         let mut errored = false;
         let mut merged = Merged::default();
-        let files: Vec<PathBuf> = self
-            .dirs
+        let files: Vec<String> = self
+            .dirs()
             .iter()
             .flat_map(|dir| prom_files(dir, &mut errored))
             .collect();
         for path in files {
-            match read_file(&path) {
+            match read_file(Path::new(&path)) {
                 Ok((text, mtime)) => match parse(&text) {
                     Ok(families) => match merged.add(&path, families, out, &mut errored) {
-                        Ok(()) => merged.mtimes.push((path, mtime)),
-                        Err(e) => warn(&path, e, &mut errored),
+                        Ok(()) => merged.accepted(path, mtime),
+                        Err(e) => warn(Path::new(&path), e, &mut errored),
                     },
-                    Err(e) => warn(&path, e, &mut errored),
+                    Err(e) => warn(Path::new(&path), e, &mut errored),
                 },
                 Err(e) => {
                     tracing::warn!(
-                        file = %path.display(),
+                        file = %path,
                         error = %e,
                         "textfile: skipping unreadable file"
                     );
@@ -95,25 +106,25 @@ impl Collector for Textfile {
     }
 }
 
-/// The `*.prom` entries of `dir`, sorted by name as Go's `os.ReadDir` returns them. A missing
-/// or unreadable directory is logged and sets `errored`.
-fn prom_files(dir: &Path, errored: &mut bool) -> Vec<PathBuf> {
+/// The `*.prom` entries of `dir`, sorted by name as Go's `os.ReadDir` returns them, each
+/// joined as Go's `filepath.Join` does (that path is the `file` label). A missing or
+/// unreadable directory is logged and sets `errored`.
+fn prom_files(dir: &str, errored: &mut bool) -> Vec<String> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            let e = CollectError::io(dir, e);
+            let e = CollectError::io(Path::new(dir), e);
             tracing::warn!(error = %e, "textfile: cannot read directory");
             *errored = true;
             return Vec::new();
         }
     };
-    let mut names: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .filter(|n| n.as_encoded_bytes().ends_with(b".prom"))
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".prom"))
         .collect();
     names.sort_unstable();
-    names.into_iter().map(|n| dir.join(n)).collect()
+    names.into_iter().map(|n| glob::join(dir, &n)).collect()
 }
 
 /// Reads a file and then its mtime from the same handle (stat after reading, as node_exporter
@@ -235,13 +246,16 @@ mod tests {
         );
         write(dir.path(), "4.prom", "jobs_total{q=\"d\"} 4\n");
         let mut w = MetricWriter::new();
-        let got = collect_dir(dir.path(), &mut w);
         let d = dir.path().display();
+        let got = collect_dir(dir.path(), &mut w);
+        // 1.prom has no HELP, so the family's HELP is the default naming both files that gave
+        // it, and node_exporter's registry drops 2.prom's series, whose HELP differs (without
+        // counting it as a scrape error).
         assert!(
-            got.contains(
-                "# HELP jobs_total Jobs.\n# TYPE jobs_total counter\n\
-                 jobs_total{q=\"a\"} 1\njobs_total{q=\"b\"} 2\n# HELP"
-            ),
+            got.contains(&format!(
+                "# HELP jobs_total Metric read from {d}/1.prom, {d}/2.prom\n\
+                 # TYPE jobs_total counter\njobs_total{{q=\"a\"}} 1\n# HELP"
+            )),
             "{got}"
         );
         // 3.prom (gauge) and 4.prom (untyped) are rejected whole, even their other families.
@@ -347,5 +361,135 @@ mod tests {
         );
         assert!(got.contains("# TYPE rpc summary\n"), "{got}");
         assert_eq!(scrape_error(&got), "0");
+    }
+
+    /// node_exporter 1.12's `metrics_merge_*` fixtures: two files giving one family.
+    fn merge_two(a_help: &str, b_help: &str) -> (String, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, help, file) in [("a.prom", a_help, "a"), ("b.prom", b_help, "b")] {
+            write(
+                dir.path(),
+                name,
+                &format!(
+                    "{help}# TYPE events_total counter\n\
+                     events_total{{foo=\"bar\",file=\"{file}\"}} 10\n\
+                     events_total{{foo=\"baz\",file=\"{file}\"}} 20\n\n"
+                ),
+            );
+        }
+        let got = collect_dir(dir.path(), &mut MetricWriter::new());
+        let d = dir.path().display().to_string();
+        (got.replace(&d, "D"), d)
+    }
+
+    #[test]
+    fn help_texts_merge_as_node_exporter_1_12() {
+        let events = |help: &str, files: &[&str]| {
+            let mut s = format!("# HELP events_total {help}\n# TYPE events_total counter\n");
+            for f in files {
+                s.push_str(&format!(
+                    "events_total{{file=\"{f}\",foo=\"bar\"}} 10\n\
+                     events_total{{file=\"{f}\",foo=\"baz\"}} 20\n"
+                ));
+            }
+            s
+        };
+        let tail = |error: u8| {
+            format!(
+                "# HELP node_textfile_mtime_seconds Unixtime mtime of textfiles successfully read.\n\
+                 # TYPE node_textfile_mtime_seconds gauge\n\
+                 node_textfile_mtime_seconds{{file=\"D/a.prom\"}} MTIME\n\
+                 node_textfile_mtime_seconds{{file=\"D/b.prom\"}} MTIME\n\
+                 # HELP node_textfile_scrape_error 1 if there was an error opening or reading a file, 0 otherwise\n\
+                 # TYPE node_textfile_scrape_error gauge\n\
+                 node_textfile_scrape_error {error}\n"
+            )
+        };
+        let mtime_free = |s: String| {
+            s.lines()
+                .map(|l| match l.strip_prefix("node_textfile_mtime_seconds{") {
+                    Some(rest) => format!(
+                        "node_textfile_mtime_seconds{{{} MTIME",
+                        rest.rsplit_once(' ').expect("value").0
+                    ),
+                    None => l.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        };
+        let default = "Metric read from D/a.prom, D/b.prom";
+        // No HELP, and an empty one (expfmt keeps no HELP for `# HELP name `): the default.
+        for help in ["", "# HELP events_total \n"] {
+            let (got, _) = merge_two(help, help);
+            assert_eq!(
+                mtime_free(got),
+                events(default, &["a", "b"]) + &tail(0),
+                "{help:?}"
+            );
+        }
+        let same = "# HELP events_total The same help.\n";
+        assert_eq!(
+            mtime_free(merge_two(same, same).0),
+            events("The same help.", &["a", "b"]) + &tail(0)
+        );
+        // A different HELP: the second file's family is left out and counted as an error,
+        // though the file itself was read (its mtime is reported).
+        let (got, _) = merge_two(
+            "# HELP events_total A nice help message.\n",
+            "# HELP events_total A different help message.\n",
+        );
+        assert_eq!(
+            mtime_free(got),
+            events("A nice help message.", &["a"]) + &tail(1)
+        );
+    }
+
+    #[test]
+    fn directories_are_glob_patterns_and_repeatable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for sub in ["x/a", "x/b", "y"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        write(&root.join("x/a"), "one.prom", "one 1\n");
+        write(&root.join("x/b"), "two.prom", "two 2\n");
+        write(&root.join("y"), "three.prom", "three 3\n");
+        let r = root.display();
+        let mut cfg = Config::default();
+        for pattern in [
+            format!("{r}/x/*"),
+            format!("{r}/y/"),
+            format!("{r}/nothing*"),
+        ] {
+            cfg.collectors
+                .set_flag("collector.textfile.directory", Some(&pattern))
+                .expect("valid flag");
+        }
+        let mut w = MetricWriter::new();
+        Textfile::new(&cfg.context("textfile").expect("registered"))
+            .collect(&mut w)
+            .expect("textfile never fails");
+        let got = w.render_to_string();
+        for want in ["one 1\n", "two 2\n", "three 3\n"] {
+            assert!(got.contains(want), "{want:?} in {got}");
+        }
+        // The `file` label is Go's filepath.Join of directory and name (the trailing slash of
+        // `y/` cleaned away), sorted.
+        let files: Vec<&str> = got
+            .lines()
+            .filter_map(|l| l.strip_prefix("node_textfile_mtime_seconds{file=\""))
+            .map(|l| l.split('"').next().expect("label"))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                format!("{r}/x/a/one.prom"),
+                format!("{r}/x/b/two.prom"),
+                format!("{r}/y/three.prom")
+            ]
+        );
+        // `nothing*` matches nothing, so it is read as a directory, which does not exist.
+        assert_eq!(scrape_error(&got), "1");
     }
 }

@@ -54,6 +54,11 @@ const DROPPED_SINCE_1_5: &[&str] = &[
     "node_memory_Unaccepted_bytes",
 ];
 
+/// Families node_exporter 1.12 reports where the host has them and Debian's 1.5 never does:
+/// `node_pressure_irq_stalled_seconds_total` (1.7, node_exporter#3048, Linux 6.1+ with IRQ time
+/// accounting) and `node_cpu_online` (1.7, node_exporter#3032, where cpu0 can go offline).
+const ADDED_SINCE_1_5: &[&str] = &["node_pressure_irq_stalled_seconds_total", "node_cpu_online"];
+
 fn is_own(name: &str) -> bool {
     name.starts_with("go_")
         || name.starts_with("promhttp_")
@@ -121,7 +126,7 @@ fn agent_matches_node_exporter_on_this_host() {
     let mine: BTreeSet<String> = ours
         .family_names()
         .into_iter()
-        .filter(|n| !is_own(n))
+        .filter(|n| !is_own(n) && !ADDED_SINCE_1_5.contains(&n.as_str()))
         .collect();
     let missing: Vec<_> = theirs.difference(&mine).collect();
     let extra: Vec<_> = mine.difference(&theirs).collect();

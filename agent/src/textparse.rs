@@ -1,9 +1,11 @@
 //! The text exposition format (0.0.4) parser of the textfile collector: one file's text into
-//! metric families, accepted and rejected exactly as node_exporter's parser (`expfmt`'s
-//! `TextParser` with legacy name validation) accepts and rejects it, with the 1-based line at
-//! fault when it rejects one.
+//! metric families, accepted and rejected as node_exporter 1.12's parser (prometheus/common
+//! 0.70 `expfmt.TextParser` with legacy name validation) accepts and rejects it, with the
+//! 1-based line at fault when it rejects one. Not yet followed: the quoted metric and label
+//! names and the metric name inside the braces (`{"name",label="v"}`) that parser accepts
+//! since prometheus/common 0.60; such a file is rejected here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::gonum;
 use crate::metrics::MetricType;
@@ -121,6 +123,16 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Family>, FileError> {
         });
     }
     let mut families = p.families;
+    // node_exporter reads a float histogram's integer counts, which expfmt left unset once
+    // any count of it was a float (`normalizeHistogram`): all of them read as 0.
+    for (f, m) in p.float_histograms {
+        if let Value::Histogram { count, buckets, .. } = &mut families[f].metrics[m].value {
+            *count = 0;
+            for b in buckets.iter_mut() {
+                b.1 = 0;
+            }
+        }
+    }
     families.retain(|f| !f.metrics.is_empty());
     Ok(families)
 }
@@ -133,6 +145,23 @@ pub(crate) struct Parser {
     grouped: HashMap<(usize, String), usize>,
     /// First line with a timestamp.
     timestamp_line: Option<usize>,
+    /// Histograms (family, metric) given a count or bucket population that is not a whole
+    /// number: expfmt (since prometheus/common 0.50) stores them as float histograms.
+    float_histograms: HashSet<(usize, usize)>,
+}
+
+/// A histogram count or bucket population as expfmt stores it: `Ok(Some(n))` for a whole
+/// number (Go's `value == float64(uint64(value))`), `Ok(None)` for any other non-negative
+/// value (a float count), an error for a negative one.
+fn histogram_count(value: f64, what: &str, name: &str) -> Result<Option<u64>, String> {
+    // 2^64 itself does not survive Go's conversion to uint64.
+    if (0.0..18_446_744_073_709_551_616.0).contains(&value) && value.fract() == 0.0 {
+        return Ok(Some(value as u64));
+    }
+    if value < 0.0 {
+        return Err(format!("negative {what} for histogram {name:?}"));
+    }
+    Ok(None)
 }
 
 impl Parser {
@@ -259,18 +288,31 @@ impl Parser {
             }
             Kind::Histogram => {
                 let m = self.grouped_metric(fi, labels, n, kind);
+                let family = &mut self.families[fi];
+                let mut float = false;
                 if let Value::Histogram {
                     count,
                     sum,
                     buckets,
-                } = &mut self.families[fi].metrics[m].value
+                } = &mut family.metrics[m].value
                 {
                     match role {
-                        Role::Count => *count = value as u64,
+                        Role::Count => match histogram_count(value, "count", &family.name)? {
+                            Some(c) => *count = c,
+                            None => float = true,
+                        },
                         Role::Sum => *sum = value,
-                        Role::Plain if !bound.is_nan() => buckets.push((bound, value as u64)),
+                        Role::Plain if !bound.is_nan() => {
+                            let c = histogram_count(value, "bucket population", &family.name)?;
+                            // A float population is kept as 0 (what node_exporter reads).
+                            buckets.push((bound, c.unwrap_or(0)));
+                            float |= c.is_none();
+                        }
                         Role::Plain => {}
                     }
+                }
+                if float {
+                    self.float_histograms.insert((fi, m));
                 }
             }
         }
@@ -749,12 +791,14 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].metrics.len(), 2);
         assert_eq!(f[0].metrics[0].labels, labels(&[("path", "/a")]));
+        // The count 3.9 makes /a a float histogram, whose counts node_exporter 1.12 reads as 0
+        // (1.5 truncated it to 3).
         assert_eq!(
             f[0].metrics[0].value,
             Value::Histogram {
-                count: 3,
+                count: 0,
                 sum: 1.25,
-                buckets: vec![(0.5, 1), (f64::INFINITY, 3)],
+                buckets: vec![(0.5, 0), (f64::INFINITY, 0)],
             }
         );
         assert_eq!(
@@ -804,5 +848,41 @@ mod tests {
             f[0].metrics[0].labels,
             labels(&[("quantile", "x"), ("le", "y")])
         );
+    }
+
+    #[test]
+    fn float_histogram_counts_read_as_zero() {
+        // prometheus/common 0.50+ stores a histogram with any non-whole count as a float
+        // histogram, whose integer counts node_exporter 1.12 then reads as 0; the sum stays.
+        let f = families(
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3.5\nh_sum 4\nh_count 3.5\n\
+             # TYPE w histogram\nw_bucket{le=\"1\"} 2\nw_sum 1\nw_count 2\n",
+        );
+        assert_eq!(
+            f[0].metrics[0].value,
+            Value::Histogram {
+                count: 0,
+                sum: 4.0,
+                buckets: vec![(1.0, 0), (f64::INFINITY, 0)],
+            }
+        );
+        assert_eq!(
+            f[1].metrics[0].value,
+            Value::Histogram {
+                count: 2,
+                sum: 1.0,
+                buckets: vec![(1.0, 2)],
+            }
+        );
+        let e = error("# TYPE h histogram\nh_bucket{le=\"1\"} -1\n");
+        assert_eq!(
+            e,
+            FileError {
+                line: 2,
+                msg: "negative bucket population for histogram \"h\"".into()
+            }
+        );
+        let e = error("# TYPE h histogram\nh_count -2\n");
+        assert_eq!(e.msg, "negative count for histogram \"h\"");
     }
 }

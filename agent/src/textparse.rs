@@ -1,9 +1,10 @@
 //! The text exposition format (0.0.4) parser of the textfile collector: one file's text into
 //! metric families, accepted and rejected as node_exporter 1.12's parser (prometheus/common
 //! 0.70 `expfmt.TextParser` with legacy name validation) accepts and rejects it, with the
-//! 1-based line at fault when it rejects one. Not yet followed: the quoted metric and label
-//! names and the metric name inside the braces (`{"name",label="v"}`) that parser accepts
-//! since prometheus/common 0.60; such a file is rejected here.
+//! 1-based line at fault when it rejects one: quoted names and the name as the first item in
+//! the braces (`{"name",label="v"}`) included. Not followed: labels before the name inside the
+//! braces (`{label="v","name"}`), which expfmt reads against the previous line's family; such
+//! a file is rejected here.
 
 use std::collections::{HashMap, HashSet};
 
@@ -191,13 +192,15 @@ impl Parser {
             _ => return Ok(()),
         };
         c.skip_blanks();
-        let name = c.take_metric_name();
+        let name = c.take_name(true)?;
         if c.at_end() {
             return Ok(());
         }
         if !c.at_blank() {
             return Err("invalid metric name in comment".into());
         }
+        check_metric_name(&name)?;
+        let name = name.as_str();
         let (fi, _) = self.family(name, n);
         c.skip_blanks();
         if c.at_end() {
@@ -231,22 +234,56 @@ impl Parser {
 
     /// `name{label="value",...} value [timestamp]`.
     fn sample(&mut self, n: usize, c: &mut Cursor) -> Result<(), String> {
-        let name = c.take_metric_name();
-        if name.is_empty() {
-            return Err("invalid metric name".into());
-        }
-        let (fi, role) = self.family(name, n);
+        // Since prometheus/common 0.60 the name may also open the braces: `{"name",a="b"} 1`.
+        let in_braces = c.peek() == Some(b'{');
+        let name = if in_braces {
+            c.bump();
+            c.skip_blanks();
+            let name = c.take_name(false)?;
+            if name.is_empty() {
+                return Err("invalid metric name".into());
+            }
+            c.skip_blanks();
+            match c.peek() {
+                Some(b',' | b'}') => {}
+                // A label before the name: expfmt reads it against the previous line's family
+                // (with none, it fails as here); that is not followed.
+                Some(b'=') if self.families.is_empty() => return Err("invalid metric name".into()),
+                Some(b'=') => return Err("labels before the metric name are not supported".into()),
+                other => return Err(format!("unexpected end of metric name {}", describe(other))),
+            }
+            name
+        } else {
+            let name = c.take_name(true)?;
+            if name.is_empty() {
+                return Err("invalid metric name".into());
+            }
+            name
+        };
+        check_metric_name(&name)?;
+        let (fi, role) = self.family(&name, n);
         let kind = *self.families[fi].kind.get_or_insert(Kind::Untyped);
-        c.skip_blanks();
         let mut labels = Vec::new();
         // The `quantile` of a summary line or the `le` of a histogram line.
         let mut bound = f64::NAN;
-        if c.peek() == Some(b'{') {
+        let more_labels = if in_braces {
+            // `,` continues with labels, `}` ends them.
+            let comma = c.peek() == Some(b',');
             c.bump();
+            comma
+        } else {
+            c.skip_blanks();
+            let open = c.peek() == Some(b'{');
+            if open {
+                c.bump();
+            }
+            open
+        };
+        if more_labels {
             let fam_name = &self.families[fi].name;
             read_labels(c, kind, fam_name, &mut labels, &mut bound)?;
-            c.skip_blanks();
         }
+        c.skip_blanks();
         let token = c.take_until_blank();
         let value = gonum::parse_float(token)
             .ok_or_else(|| format!("expected float as value, got {token:?}"))?;
@@ -414,10 +451,11 @@ pub(crate) fn read_labels(
             c.bump();
             return Ok(());
         }
-        let name = c.take_label_name();
+        let name = c.take_name(false)?;
         if name.is_empty() {
             return Err(format!("invalid label name for metric {family:?}"));
         }
+        let name = name.as_str();
         c.skip_blanks();
         if c.peek() != Some(b'=') {
             return Err(format!(
@@ -428,6 +466,10 @@ pub(crate) fn read_labels(
         c.bump();
         if name == "__name__" {
             return Err("label name \"__name__\" is reserved".into());
+        }
+        // Legacy validation: a quoted name must still be a classic label name.
+        if !is_legacy_name(name, false) {
+            return Err(format!("invalid label name {name:?}"));
         }
         let special = (kind == Kind::Summary && name == "quantile")
             || (kind == Kind::Histogram && name == "le");
@@ -462,6 +504,27 @@ pub(crate) fn read_labels(
                 return Err(format!("unexpected end of label value {value:?}"));
             }
         }
+    }
+}
+
+/// Whether `name` is a classic (legacy) metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`, or label
+/// name, `[a-zA-Z_][a-zA-Z0-9_]*`: node_exporter parses textfiles with legacy validation.
+fn is_legacy_name(name: &str, metric: bool) -> bool {
+    let ok = |i: usize, b: u8| {
+        b.is_ascii_alphabetic()
+            || b == b'_'
+            || (metric && b == b':')
+            || (i > 0 && b.is_ascii_digit())
+    };
+    !name.is_empty() && name.bytes().enumerate().all(|(i, b)| ok(i, b))
+}
+
+/// expfmt's check of a metric name once read (`setOrCreateCurrentMF`).
+fn check_metric_name(name: &str) -> Result<(), String> {
+    if is_legacy_name(name, true) {
+        Ok(())
+    } else {
+        Err(format!("invalid metric name {name:?}"))
     }
 }
 
@@ -549,18 +612,66 @@ impl<'a> Cursor<'a> {
         self.take_while(|_, b| b != b' ' && b != b'\t')
     }
 
-    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, possibly empty.
-    fn take_metric_name(&mut self) -> &'a str {
-        self.take_while(|i, b| {
-            b.is_ascii_alphabetic() || b == b'_' || b == b':' || (i > 0 && b.is_ascii_digit())
-        })
-    }
-
-    /// `[a-zA-Z_][a-zA-Z0-9_]*`, possibly empty.
-    fn take_label_name(&mut self) -> &'a str {
-        self.take_while(|i, b| {
-            b.is_ascii_alphabetic() || b == b'_' || (i > 0 && b.is_ascii_digit())
-        })
+    /// A metric name (`metric`) or label name as prometheus/common 0.70's
+    /// `readTokenAsMetricName`/`readTokenAsLabelName` read it: classic name characters, in
+    /// which double quotes open and close quoted parts (where any character, and the escapes
+    /// `\\`, `\n` and `\"`, are allowed); a closing quote ends the name. Empty when the next
+    /// character cannot start a name.
+    fn take_name(&mut self, metric: bool) -> Result<String, String> {
+        let start =
+            |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b'"' || (metric && b == b':');
+        if !self.peek().is_some_and(start) {
+            return Ok(String::new());
+        }
+        let what = if metric { "metric" } else { "label" };
+        let mut out: Vec<u8> = Vec::new();
+        let (mut quoted, mut escaped) = (false, false);
+        while let Some(b) = self.peek() {
+            if escaped {
+                match b {
+                    b'\\' => out.push(b'\\'),
+                    b'n' => out.push(b'\n'),
+                    b'"' => out.push(b'"'),
+                    _ => return Err(format!("invalid escape sequence '\\{}'", b as char)),
+                }
+                escaped = false;
+            } else {
+                match b {
+                    b'"' => {
+                        quoted = !quoted;
+                        if !quoted {
+                            self.bump();
+                            break;
+                        }
+                    }
+                    b'\\' => escaped = true,
+                    _ => out.push(b),
+                }
+            }
+            self.bump();
+            match self.peek() {
+                // The line ends: Go's next byte is the new-line.
+                None if escaped => return Err("invalid escape sequence '\\\n'".into()),
+                None if quoted => {
+                    return Err(format!(
+                        "{what} name {:?} contains unescaped new-line",
+                        String::from_utf8_lossy(&out)
+                    ))
+                }
+                None => break,
+                Some(next) => {
+                    let goes_on = quoted
+                        || next.is_ascii_alphanumeric()
+                        || next == b'_'
+                        || next == b'"'
+                        || (metric && next == b':');
+                    if !goes_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// A quoted label value after its opening `"`, with the escapes `\"`, `\\` and `\n`.
@@ -884,5 +995,37 @@ mod tests {
         );
         let e = error("# TYPE h histogram\nh_count -2\n");
         assert_eq!(e.msg, "negative count for histogram \"h\"");
+    }
+
+    #[test]
+    fn names_may_be_quoted_or_open_the_braces() {
+        // prometheus/common 0.60+ (node_exporter 1.9+): quoted names, and the name as the first
+        // item inside the braces; node_exporter's legacy validation still wants classic names.
+        let f = families(
+            "# HELP \"jobs_total\" Jobs run.\n# TYPE jobs_total counter\n\
+             {\"jobs_total\",q=\"a\"} 1\n{jobs_total} 2\n\"jobs_total\"{\"q\"=\"c\"} 3\n\
+             job\"s_total\"{q=\"d\"} 4\n",
+        );
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].help.as_deref(), Some("Jobs run."));
+        let got: Vec<_> = f[0].metrics.iter().map(|m| (&m.labels, &m.value)).collect();
+        let want = [
+            (labels(&[("q", "a")]), Value::Scalar(1.0)),
+            (labels(&[]), Value::Scalar(2.0)),
+            (labels(&[("q", "c")]), Value::Scalar(3.0)),
+            (labels(&[("q", "d")]), Value::Scalar(4.0)),
+        ];
+        let want: Vec<_> = want.iter().map(|(l, v)| (l, v)).collect();
+        assert_eq!(got, want);
+        for (text, msg) in [
+            ("{\"my.metric\"} 1\n", "invalid metric name \"my.metric\""),
+            ("x{\"a.b\"=\"v\"} 1\n", "invalid label name \"a.b\""),
+            ("{x y} 1\n", "unexpected end of metric name 'y'"),
+            ("\"x\\q\" 1\n", "invalid escape sequence '\\q'"),
+            ("\"x 1\n", "metric name \"x 1\" contains unescaped new-line"),
+            ("{} 1\n", "invalid metric name"),
+        ] {
+            assert_eq!(error(text).msg, msg, "{text:?}");
+        }
     }
 }

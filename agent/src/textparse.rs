@@ -536,7 +536,8 @@ pub(crate) fn describe(b: Option<u8>) -> String {
     }
 }
 
-/// HELP text escapes: `\\` and `\n` (node_exporter 1.5 rejects any other, even `\"`).
+/// HELP text escapes: `\\`, `\n` and (since prometheus/common 0.60) `\"`; any other is an
+/// error.
 pub(crate) fn unescape_help(s: &str) -> Result<String, String> {
     if !s.contains('\\') {
         return Ok(s.to_owned());
@@ -551,6 +552,7 @@ pub(crate) fn unescape_help(s: &str) -> Result<String, String> {
         match chars.next() {
             Some('\\') => out.push('\\'),
             Some('n') => out.push('\n'),
+            Some('"') => out.push('"'),
             Some(other) => return Err(format!("invalid escape sequence '\\{other}'")),
             None => return Err("invalid escape sequence at end of line".into()),
         }
@@ -855,7 +857,7 @@ mod tests {
             ("9x 1\n", 1, "invalid metric name"),
             ("{a=\"b\"} 1\n", 1, "invalid metric name"),
             ("# HELP 9x text\n", 1, "invalid metric name in comment"),
-            ("# HELP x a \\\" b\n", 1, "invalid escape sequence '\\\"'"),
+            ("# HELP x a \\' b\n", 1, "invalid escape sequence '\\''"),
             ("# TYPE x gauge \n", 1, "unknown metric type \"gauge \""),
             ("# TYPE x gauges\n", 1, "unknown metric type \"gauges\""),
             (
@@ -1027,5 +1029,11 @@ mod tests {
         ] {
             assert_eq!(error(text).msg, msg, "{text:?}");
         }
+    }
+
+    #[test]
+    fn help_takes_an_escaped_quote() {
+        let f = families("# HELP x a \\\"quoted\\\" word\nx 1\n");
+        assert_eq!(f[0].help.as_deref(), Some("a \"quoted\" word"));
     }
 }

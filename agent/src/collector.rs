@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{collectors::Settings, Paths};
+use crate::config::{
+    collectors::{Collectors, Settings},
+    Paths,
+};
 pub use crate::error::CollectError;
 use crate::filter::DeviceFilter;
 use crate::metrics::MetricWriter;
@@ -128,6 +131,8 @@ pub struct Context<'a> {
     pub paths: &'a Paths,
     pub(crate) spec: &'static Spec,
     pub(crate) settings: &'a Settings,
+    /// Every collector's settings, for options that depend on another collector.
+    pub(crate) collectors: &'a Collectors,
 }
 
 impl<'a> Context<'a> {
@@ -140,6 +145,12 @@ impl<'a> Context<'a> {
             opt.key
         );
         i.and_then(|i| self.settings.values.get(i))
+    }
+
+    /// Whether node_exporter would run the collector called `name` (implemented here or not)
+    /// under this configuration.
+    pub fn collector_enabled(&self, name: &str) -> bool {
+        self.collectors.upstream_enabled(name)
     }
 
     /// `{procfs}/<rel>`.

@@ -135,6 +135,7 @@ impl Config {
                 paths: &self.paths,
                 spec,
                 settings,
+                collectors: &self.collectors,
             })
     }
 }

@@ -8,10 +8,12 @@
 pub mod collector;
 pub mod collectors;
 pub mod config;
+pub mod cpuinfo;
 pub mod error;
 pub mod ethtool;
 pub mod filter;
 pub mod flags;
+pub mod glob;
 pub mod gonum;
 pub mod http;
 pub mod listen;
@@ -25,6 +27,8 @@ pub mod statfs;
 pub mod sysfs;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+pub mod textmerge;
+pub mod textparse;
 pub mod tls;
 pub mod upstream;
 pub mod web;

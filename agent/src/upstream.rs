@@ -115,14 +115,6 @@ const COLLECTORS: &[(&str, bool)] = &[
 /// collectors it lacks; a few are options of collectors it has): (flag without `--`,
 /// collector, kind). Accepted and ignored, with a warning at start.
 pub const OPTION_FLAGS: &[(&str, &str, FlagKind)] = &[
-    ("collector.cpu.info", "cpu", FlagKind::Bool),
-    ("collector.cpu.info.flags-include", "cpu", FlagKind::Value),
-    ("collector.cpu.info.bugs-include", "cpu", FlagKind::Value),
-    ("collector.hwmon.chip-include", "hwmon", FlagKind::Value),
-    ("collector.hwmon.chip-exclude", "hwmon", FlagKind::Value),
-    ("collector.hwmon.sensor-include", "hwmon", FlagKind::Value),
-    ("collector.hwmon.sensor-exclude", "hwmon", FlagKind::Value),
-    ("collector.stat.softirq", "stat", FlagKind::Bool),
     ("collector.arp.device-include", "arp", FlagKind::Value),
     ("collector.arp.device-exclude", "arp", FlagKind::Value),
     ("collector.arp.netlink", "arp", FlagKind::Bool),

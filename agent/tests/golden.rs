@@ -31,10 +31,21 @@ fn fixture_config() -> Config {
 
 /// Runs one collector over the fixtures and compares with its golden file.
 fn check(name: &str) {
+    check_with(name, name, &[]);
+}
+
+/// Runs collector `name` over the fixtures with node_exporter flags `flags` set, and compares
+/// with `tests/golden/<golden>.prom`.
+fn check_with(name: &str, golden: &str, flags: &[(&str, &str)]) {
     if name == "textfile" {
         pin_textfile_mtimes();
     }
-    let cfg = fixture_config();
+    let mut cfg = fixture_config();
+    for (flag, value) in flags {
+        cfg.collectors
+            .set_flag(flag, Some(value))
+            .unwrap_or_else(|e| panic!("--{flag}: {e}"));
+    }
     let collector =
         collectors::build_one(&cfg, name).unwrap_or_else(|| panic!("no collector named {name}"));
     let mut w = MetricWriter::new();
@@ -47,7 +58,7 @@ fn check(name: &str) {
     // Paths in the output (error messages, the textfile collector's `file` label and default
     // HELP text) depend on where the repository is checked out.
     let got = got.replace(&fixtures().display().to_string(), "$FIXTURES");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{name}.prom"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{golden}.prom"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &got).expect("write golden file");
         return;
@@ -61,7 +72,7 @@ fn check(name: &str) {
     if got != want {
         let diff: Vec<String> = diff_lines(&want, &got);
         panic!(
-            "{name} output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{}",
+            "{golden} output differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{}",
             path.display(),
             diff.join("\n")
         );
@@ -72,13 +83,19 @@ fn check(name: &str) {
 /// so that `node_textfile_mtime_seconds` is deterministic.
 fn pin_textfile_mtimes() {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    let dir = fixtures().join("textfile");
-    let entries = std::fs::read_dir(&dir);
-    for entry in entries.unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
-        let path = entry.expect("directory entry").path();
-        std::fs::File::open(&path)
-            .and_then(|f| f.set_modified(t))
-            .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+    let mut dirs = vec![fixtures().join("textfile"), fixtures().join("textfile.d")];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir);
+        for entry in entries.unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            std::fs::File::open(&path)
+                .and_then(|f| f.set_modified(t))
+                .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+        }
     }
 }
 
@@ -130,6 +147,49 @@ golden!(
     thermal_zone,
     vmstat,
 );
+
+/// The opt-in `/proc/cpuinfo` families. The fixture is in the x86 layout, which is the one
+/// the agent parses when built for x86.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[test]
+fn cpu_info() {
+    check_with(
+        "cpu",
+        "cpu_info",
+        &[
+            (
+                "collector.cpu.info.flags-include",
+                "^(aes|avx.?|sse4_[12])$",
+            ),
+            ("collector.cpu.info.bugs-include", "^(mds|spectre_.*)$"),
+        ],
+    );
+}
+
+/// node_exporter 1.12's textfile directories: repeatable glob patterns; a family whose HELP
+/// differs from the first HELP of its name is left out.
+#[test]
+fn textfile_globs() {
+    let pattern = fixtures().join("textfile.d/*");
+    check_with(
+        "textfile",
+        "textfile_globs",
+        &[(
+            "collector.textfile.directory",
+            pattern.to_str().expect("utf-8 path"),
+        )],
+    );
+}
+
+/// The opt-in softirq family.
+#[test]
+fn stat_softirq() {
+    check_with(
+        "stat",
+        "stat_softirq",
+        &[("collector.stat.softirq", "true")],
+    );
+}
 
 #[test]
 fn golden_list_covers_every_file_collector() {

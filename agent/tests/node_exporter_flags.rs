@@ -137,6 +137,24 @@ fn disable_defaults_keeps_only_collectors_named_by_flags_wherever_they_stand() {
 }
 
 #[test]
+fn the_state_of_collectors_the_agent_lacks_follows_node_exporter() {
+    // cpu's node_cpu_frequency_hertz depends on whether node_exporter's cpufreq collector
+    // (enabled by default, not implemented here) would run.
+    let (c, _) = apply(&[]);
+    assert!(c.upstream_enabled("cpufreq"));
+    assert!(!c.upstream_enabled("wifi"), "wifi is off by default");
+    let (c, _) = apply(&["--no-collector.cpufreq"]);
+    assert!(!c.upstream_enabled("cpufreq"));
+    let (c, _) = apply(&["--collector.disable-defaults", "--collector.cpu"]);
+    assert!(!c.upstream_enabled("cpufreq"));
+    assert!(c.upstream_enabled("cpu"));
+    let (c, _) = apply(&["--collector.cpufreq", "--collector.disable-defaults"]);
+    assert!(c.upstream_enabled("cpufreq"));
+    let (c, _) = apply(&["--collector.wifi", "--no-collector.wifi"]);
+    assert!(!c.upstream_enabled("wifi"));
+}
+
+#[test]
 fn the_last_of_repeated_switches_wins() {
     let (c, _) = apply(&["--no-collector.cpu", "--collector.cpu"]);
     assert_eq!(c.enabled("cpu"), Some(true));

@@ -40,6 +40,25 @@ const EXACT: &[&str] = &[
     "app_jobs_total",
 ];
 
+/// Families Debian's node_exporter 1.5 reports that 1.12 no longer does: since 1.6
+/// (node_exporter#3049, "meminfo: Convert linux implementation to use procfs lib") only the
+/// /proc/meminfo keys procfs' `Meminfo` maps are reported, so newer kernels' keys are not.
+const DROPPED_SINCE_1_5: &[&str] = &[
+    "node_memory_Balloon_bytes",
+    "node_memory_FileHugePages_bytes",
+    "node_memory_FilePmdMapped_bytes",
+    "node_memory_Hugetlb_bytes",
+    "node_memory_KReclaimable_bytes",
+    "node_memory_SecPageTables_bytes",
+    "node_memory_ShadowCallStack_bytes",
+    "node_memory_Unaccepted_bytes",
+];
+
+/// Families node_exporter 1.12 reports where the host has them and Debian's 1.5 never does:
+/// `node_pressure_irq_stalled_seconds_total` (1.7, node_exporter#3048, Linux 6.1+ with IRQ time
+/// accounting) and `node_cpu_online` (1.7, node_exporter#3032, where cpu0 can go offline).
+const ADDED_SINCE_1_5: &[&str] = &["node_pressure_irq_stalled_seconds_total", "node_cpu_online"];
+
 fn is_own(name: &str) -> bool {
     name.starts_with("go_")
         || name.starts_with("promhttp_")
@@ -146,12 +165,12 @@ fn agent_matches_node_exporter_on_this_host() {
     let theirs: BTreeSet<String> = before
         .family_names()
         .into_iter()
-        .filter(|n| !is_own(n))
+        .filter(|n| !is_own(n) && !DROPPED_SINCE_1_5.contains(&n.as_str()))
         .collect();
     let mine: BTreeSet<String> = ours
         .family_names()
         .into_iter()
-        .filter(|n| !is_own(n))
+        .filter(|n| !is_own(n) && !ADDED_SINCE_1_5.contains(&n.as_str()))
         .collect();
     let missing: Vec<_> = theirs.difference(&mine).collect();
     let extra: Vec<_> = mine.difference(&theirs).collect();
@@ -173,7 +192,9 @@ fn agent_matches_node_exporter_on_this_host() {
     }
     let (ls_theirs, ls_mine) = (label_sets(&before), label_sets(&ours));
     for (name, sets) in &ls_theirs {
-        if name == "node_scrape_collector_duration_seconds" {
+        if name == "node_scrape_collector_duration_seconds"
+            || DROPPED_SINCE_1_5.contains(&name.as_str())
+        {
             continue;
         }
         let mine = ls_mine.get(name).cloned().unwrap_or_default();

@@ -115,8 +115,11 @@ fn parse_stat(path: &Path, text: &str) -> Result<[u64; STAT_COLUMNS.len()], Coll
         }
         let mut n = 0;
         for field in line.split_ascii_whitespace() {
-            let v = u64::from_str_radix(field, 16)
-                .map_err(|_| CollectError::parse(path, format!("not a hex number: {field:?}")))?;
+            // Go's strconv.ParseUint(field, 16, 64) takes no sign; Rust's parser takes `+`.
+            let v = Some(field)
+                .filter(|f| !f.starts_with('+'))
+                .and_then(|f| u64::from_str_radix(f, 16).ok())
+                .ok_or_else(|| CollectError::parse(path, format!("not a hex number: {field:?}")))?;
             if n < row.len() {
                 row[n] = v;
             }
@@ -205,6 +208,8 @@ mod tests {
         );
         let e = parse_stat(Path::new("/x"), &format!("{HEADER}0000000g\n")).expect_err("not hex");
         assert_eq!(e.to_string(), "parse /x: not a hex number: \"0000000g\"");
+        let e = parse_stat(Path::new("/x"), &format!("{HEADER}+1\n")).expect_err("signed");
+        assert_eq!(e.to_string(), "parse /x: not a hex number: \"+1\"");
         // The header alone (no CPU rows) sums to zero.
         assert_eq!(
             parse_stat(Path::new("/x"), HEADER).expect("header only"),

@@ -1,24 +1,26 @@
-//! `hwmon`: hardware sensors (temperatures, voltages, fans, power, ...) from
-//! `{sysfs}/class/hwmon/hwmonN`, a port of node_exporter 1.5's `collector/hwmon_linux.go`.
+//! `hwmon`: hardware sensors (temperatures, voltages, fans, power, GPU clocks, ...) from
+//! `{sysfs}/class/hwmon/hwmonN`, a port of node_exporter 1.12's `collector/hwmon_linux.go`.
 //!
 //! node_exporter's quirks are kept on purpose because dashboards depend on them: unit
 //! conversions by sensor type (`temp1_crit_alarm` becomes `node_hwmon_temp_crit_alarm_celsius`
 //! with value 0.001), HELP texts that embed the element, `chip` labels built from the device
-//! path, and raw (unsanitised) sensor labels. 1.5 knows no `freq` sensors (added later), so
-//! `freq*` files are ignored as they are there.
+//! path (with a suffix when several chips share it), raw (unsanitised) sensor labels, and
+//! `freq` sensors reported as `node_hwmon_freq_freq_mhz` under their cleaned label.
 
+use std::collections::HashMap;
 use std::ffi::CStr;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::collector::{CollectError, Collector, Context, Spec};
+use crate::collector::{CollectError, Collector, Context, Kind, Opt, Spec};
+use crate::filter::DeviceFilter;
 use crate::gonum;
 use crate::metrics::{MetricType, MetricWriter};
 use crate::sysfs::{SysfsDir, SYSFS_READ_MAX};
 
-/// The sensor file types node_exporter 1.5 reads (`hwmonSensorTypes`); other files are ignored.
-const SENSOR_TYPES: [&str; 13] = [
+/// The sensor file types node_exporter reads (`hwmonSensorTypes`); other files are ignored.
+const SENSOR_TYPES: [&str; 14] = [
     "vrm",
     "beep_enable",
     "update_interval",
@@ -32,6 +34,7 @@ const SENSOR_TYPES: [&str; 13] = [
     "energy",
     "humidity",
     "intrusion",
+    "freq",
 ];
 
 /// One sensor file: `temp1_crit` is sensor `temp1` of type `temp`, element `crit`.
@@ -50,18 +53,59 @@ struct Chip {
     /// The `chip` label.
     name: String,
     /// `chip_name` labels of `node_hwmon_chip_names` (more than one only when two devices
-    /// resolve to the same `chip`).
+    /// still resolve to the same `chip`).
     chip_names: Vec<String>,
     /// Sorted by (sensor, element), unique.
     readings: Vec<Reading>,
 }
+
+/// One `hwmonN` directory found in the first pass, before its `chip` label is final.
+#[derive(Debug)]
+struct Found {
+    dir: PathBuf,
+    hw: SysfsDir,
+    /// node_exporter's `hwmonName`: the label before disambiguation.
+    base: String,
+    /// The `name` attribute with white space trimmed (empty when absent).
+    name_file: String,
+}
+
+const CHIP_INCLUDE: Opt = Opt::new(
+    "chip_include",
+    "collector.hwmon.chip-include",
+    Kind::Regex(None),
+    "Regexp of hwmon chip to include (mutually exclusive to device-exclude).",
+);
+
+const CHIP_EXCLUDE: Opt = Opt::new(
+    "chip_exclude",
+    "collector.hwmon.chip-exclude",
+    Kind::Regex(None),
+    "Regexp of hwmon chip to exclude (mutually exclusive to device-include).",
+);
+
+const SENSOR_INCLUDE: Opt = Opt::new(
+    "sensor_include",
+    "collector.hwmon.sensor-include",
+    Kind::Regex(None),
+    "Regexp of hwmon sensor to include (mutually exclusive to sensor-exclude).",
+);
+
+const SENSOR_EXCLUDE: Opt = Opt::new(
+    "sensor_exclude",
+    "collector.hwmon.sensor-exclude",
+    Kind::Regex(None),
+    "Regexp of hwmon sensor to exclude (mutually exclusive to sensor-include).",
+);
 
 /// The `hwmon` collector: `/sys/class/hwmon`.
 pub const SPEC: Spec = Spec {
     name: "hwmon",
     default_enabled: true,
     help: "/sys/class/hwmon",
-    options: &[],
+    options: &[CHIP_INCLUDE, CHIP_EXCLUDE, SENSOR_INCLUDE, SENSOR_EXCLUDE],
+    // Not declared as `filters`: despite the help texts, node_exporter's hwmon accepts an
+    // include and an exclude pattern together and applies both (and has no defaults to drop).
     filters: &[],
     build: |ctx| Box::new(Hwmon::new(ctx)),
 };
@@ -70,27 +114,61 @@ pub const SPEC: Spec = Spec {
 #[derive(Debug)]
 pub struct Hwmon {
     dir: PathBuf,
+    /// Matched against the final `chip` label; `None` when no pattern is set.
+    chips: Option<DeviceFilter>,
+    /// Matched against `<chip>;<sensor>` (`platform_coretemp_0;temp3`), so a pattern can name
+    /// one sensor of one chip; `None` when no pattern is set.
+    sensors: Option<DeviceFilter>,
+}
+
+/// A filter, or `None` when neither pattern is set (so the common case builds no keys).
+fn filter(ctx: &Context, exclude: &Opt, include: &Opt) -> Option<DeviceFilter> {
+    match (ctx.regex(exclude), ctx.regex(include)) {
+        (None, None) => None,
+        (exclude, include) => Some(DeviceFilter::new(exclude, include)),
+    }
 }
 
 impl Hwmon {
     pub fn new(ctx: &Context) -> Self {
         Self {
             dir: ctx.paths.sysfs.join("class/hwmon"),
+            chips: filter(ctx, &CHIP_EXCLUDE, &CHIP_INCLUDE),
+            sensors: filter(ctx, &SENSOR_EXCLUDE, &SENSOR_INCLUDE),
         }
     }
 
-    /// Reads one `hwmonN` entry; `None` when it is not a directory (or a dangling link), which
-    /// node_exporter skips silently.
-    fn chip(&self, dir: &Path) -> Result<Option<Chip>, CollectError> {
-        let hw = match SysfsDir::open(dir) {
+    /// First pass over one `hwmonN` entry: `Ok(None)` when node_exporter skips it silently
+    /// (not a directory, a dangling link, or no name can be derived).
+    fn find(&self, dir: PathBuf) -> Result<Option<Found>, CollectError> {
+        let hw = match SysfsDir::open(&dir) {
             Ok(d) => d,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ENOENT)) => {
                 return Ok(None)
             }
-            Err(e) => return Err(CollectError::io(dir, e)),
+            Err(e) => return Err(CollectError::io(&dir, e)),
         };
+        let name_file = read_name(&hw);
+        let clean = name_file.as_deref().map(clean_name);
+        let clean = clean.as_deref().filter(|n| !n.is_empty());
+        // node_exporter 1.12 skips a chip whose name cannot be derived (1.5 failed the scrape).
+        let Some(base) = chip_label(&dir, &dir.join("device"), clean) else {
+            return Ok(None);
+        };
+        let name_file = name_file.map(|n| n.trim().to_owned()).unwrap_or_default();
+        Ok(Some(Found {
+            dir,
+            hw,
+            base,
+            name_file,
+        }))
+    }
+
+    /// Second pass: reads the sensors of a chip whose `chip` label is `name`.
+    fn chip(&self, found: &Found, name: String) -> Result<Chip, CollectError> {
+        let (dir, hw) = (&found.dir, &found.hw);
         let mut readings = Vec::with_capacity(32);
-        collect_sensors(&hw, dir, &mut readings)?;
+        collect_sensors(hw, dir, &mut readings)?;
         // Older kernels keep the sensor files in hwmonN/device/; newer ones may have both.
         let device = dir.join("device");
         match SysfsDir::open(&device) {
@@ -112,21 +190,53 @@ impl Hwmon {
                 _ => unique.push(r),
             }
         }
-
-        let name_file = read_name(&hw);
-        let chip_names = name_file
-            .as_deref()
-            .map(clean_name)
+        if let Some(sensors) = &self.sensors {
+            let mut key = String::with_capacity(name.len() + 16);
+            unique.retain(|r| {
+                key.clear();
+                key.push_str(&name);
+                key.push(';');
+                key.push_str(&r.sensor);
+                !sensors.ignored(&key)
+            });
+        }
+        let chip_names = Some(clean_name(&found.name_file))
             .filter(|n| !n.is_empty())
             .into_iter()
-            .collect::<Vec<_>>();
-        let name = chip_label(dir, &device, chip_names.first().map(String::as_str))?;
-        Ok(Some(Chip {
+            .collect();
+        Ok(Chip {
             name,
             chip_names,
             readings: unique,
-        }))
+        })
     }
+}
+
+/// node_exporter 1.12's `chip` labels: a base name shared by several chips (two hwmon nodes
+/// of one device, such as asus-nb-wmi's fan control and WMI sensors, or two `acpitz` zones
+/// without a device link) gets `_<name file>` appended, or `_<hwmonN>` when the name file is
+/// empty or shared too. Returns one label per entry of `found`, in order.
+fn disambiguate(found: &[Found]) -> Vec<String> {
+    let mut bases: HashMap<&str, usize> = HashMap::with_capacity(found.len());
+    let mut names: HashMap<(&str, &str), usize> = HashMap::with_capacity(found.len());
+    for f in found {
+        *bases.entry(&f.base).or_default() += 1;
+        *names.entry((&f.base, &f.name_file)).or_default() += 1;
+    }
+    found
+        .iter()
+        .map(|f| {
+            if bases[f.base.as_str()] < 2 {
+                return f.base.clone();
+            }
+            let mut suffix = clean_name(&f.name_file);
+            if suffix.is_empty() || names[&(f.base.as_str(), f.name_file.as_str())] > 1 {
+                let dir_name = f.dir.file_name().unwrap_or_default().to_string_lossy();
+                suffix = clean_name(&dir_name);
+            }
+            format!("{}_{suffix}", f.base)
+        })
+        .collect()
 }
 
 /// The `name` attribute, if readable and non-empty.
@@ -136,10 +246,11 @@ fn read_name(dir: &SysfsDir) -> Option<String> {
     (!raw.is_empty()).then(|| String::from_utf8_lossy(raw).into_owned())
 }
 
-/// node_exporter's `hwmonName`: the `chip` label. Preferred is `<parent>_<device>` of the
-/// resolved device link (stable across reboots and unique, e.g. `platform_coretemp_0`), then
-/// the chip's `name`, then the `hwmonN` directory name.
-fn chip_label(dir: &Path, device: &Path, name: Option<&str>) -> Result<String, CollectError> {
+/// node_exporter's `hwmonName`: the `chip` label before disambiguation. Preferred is
+/// `<parent>_<device>` of the resolved device link (stable across reboots, e.g.
+/// `platform_coretemp_0`), then the chip's cleaned `name`, then the `hwmonN` directory name;
+/// `None` when none of them gives a name.
+fn chip_label(dir: &Path, device: &Path, name: Option<&str>) -> Option<String> {
     if let Ok(real) = fs::canonicalize(device) {
         let dev = real.file_name().map(|n| clean_name(&n.to_string_lossy()));
         let parent = real
@@ -147,22 +258,20 @@ fn chip_label(dir: &Path, device: &Path, name: Option<&str>) -> Result<String, C
             .and_then(Path::file_name)
             .map(|n| clean_name(&n.to_string_lossy()));
         match (parent, dev) {
-            (Some(p), Some(d)) if !p.is_empty() && !d.is_empty() => return Ok(format!("{p}_{d}")),
-            (_, Some(d)) if !d.is_empty() => return Ok(d),
+            (Some(p), Some(d)) if !p.is_empty() && !d.is_empty() => {
+                return Some(format!("{p}_{d}"))
+            }
+            (_, Some(d)) if !d.is_empty() => return Some(d),
             _ => {}
         }
     }
     if let Some(name) = name {
-        return Ok(name.to_owned());
+        return Some(name.to_owned());
     }
-    let real = fs::canonicalize(dir).map_err(|e| CollectError::io(dir, e))?;
-    match real.file_name().map(|n| clean_name(&n.to_string_lossy())) {
-        Some(n) if !n.is_empty() => Ok(n),
-        _ => Err(CollectError::Other(format!(
-            "could not derive a monitoring name for {}",
-            dir.display()
-        ))),
-    }
+    let real = fs::canonicalize(dir).ok()?;
+    real.file_name()
+        .map(|n| clean_name(&n.to_string_lossy()))
+        .filter(|n| !n.is_empty())
 }
 
 /// Reads every sensor file of one directory into `out`. Unreadable files are skipped, as
@@ -297,8 +406,20 @@ fn emit(
     }
 }
 
-/// Writes one sensor's samples: node_exporter's `updateHwmon` loop body.
-fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
+/// A `freq` sensor's reading: (family, chip, cleaned label, MHz). Written after the other
+/// families because its `sensor` label is the cleaned label, which sorts differently from
+/// `freqN`. The family is `node_hwmon_freq_freq_mhz` (`node_hwmon_freq_input_freq_mhz` beside
+/// a bare `freqN` file, by node_exporter's naming rule).
+type Freq<'a> = (String, &'a str, String, f64);
+
+/// Writes one sensor's samples: node_exporter's `updateHwmon` loop body. `freq` inputs go to
+/// `freqs`.
+fn write_sensor<'a>(
+    out: &mut MetricWriter,
+    chip: &'a str,
+    readings: &[Reading],
+    freqs: &mut Vec<Freq<'a>>,
+) {
     let Some(first) = readings.first() else {
         return;
     };
@@ -368,6 +489,15 @@ fn write_sensor(out: &mut MetricWriter, chip: &str, readings: &[Reading]) {
             continue;
         };
         let gauge = MetricType::Gauge;
+        if ty == "freq" && element == "input" {
+            // node_exporter 1.12 reports a clock only when it has a label (amdgpu's `sclk`,
+            // `mclk`), in MHz, with the cleaned label in place of `freqN` as `sensor`.
+            if let Some(label) = get("label") {
+                name.push_str("_freq_mhz");
+                freqs.push((name.clone(), chip, clean_name(label), v / 1000000.0));
+            }
+            continue;
+        }
         if element == "fault" || element == "alarm" {
             let help = || format!("Hardware sensor {element} status ({ty})");
             emit(out, gauge, &name, help, &labels, v);
@@ -482,11 +612,24 @@ impl Collector for Hwmon {
         // Like node_exporter, a failing device does not stop the others; the last error is
         // returned after everything readable was reported.
         let mut last_err = None;
-        let mut chips: Vec<Chip> = Vec::with_capacity(entries.len());
+        // Pass 1: every chip's base name, so that names shared by several chips can be told
+        // apart before any filter sees them.
+        let mut found = Vec::with_capacity(entries.len());
         for entry in entries {
-            match self.chip(&self.dir.join(entry)) {
-                Ok(Some(chip)) => merge(&mut chips, chip),
+            match self.find(self.dir.join(entry)) {
+                Ok(Some(f)) => found.push(f),
                 Ok(None) => {}
+                Err(e) => last_err = Some(e),
+            }
+        }
+        // Pass 2: the chip filter matches the final label, then the sensors are read.
+        let mut chips: Vec<Chip> = Vec::with_capacity(found.len());
+        for (f, name) in found.iter().zip(disambiguate(&found)) {
+            if self.chips.as_ref().is_some_and(|c| c.ignored(&name)) {
+                continue;
+            }
+            match self.chip(f, name) {
+                Ok(chip) => merge(&mut chips, chip),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -524,18 +667,29 @@ impl Collector for Hwmon {
                 1.0,
             );
         }
+        let mut freqs = Vec::new();
         for chip in &chips {
             for sensor in chip.readings.chunk_by(|a, b| a.sensor == b.sensor) {
-                write_sensor(out, &chip.name, sensor);
+                write_sensor(out, &chip.name, sensor, &mut freqs);
             }
+        }
+        freqs.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+        for (name, chip, sensor, mhz) in &freqs {
+            out.gauge(
+                name,
+                "Hardware monitor for GPU frequency in MHz",
+                &[("chip", chip), ("sensor", sensor)],
+                *mhz,
+            );
         }
         last_err.map_or(Ok(()), Err)
     }
 }
 
-/// Adds a chip to the list. Two devices can resolve to the same `chip` label (two `acpitz`
-/// zones without device links); node_exporter then drops the second copy of each series as a
-/// duplicate, so the first device's readings win.
+/// Adds a chip to the list. After `disambiguate`, two devices resolve to the same `chip` label
+/// only in contrived cases (names that differ only in what `clean_name` replaces);
+/// node_exporter then drops the second copy of each series as a duplicate, so the first
+/// device's readings win.
 fn merge(chips: &mut Vec<Chip>, chip: Chip) {
     let Some(existing) = chips.iter_mut().find(|c| c.name == chip.name) else {
         chips.push(chip);
@@ -638,9 +792,14 @@ mod tests {
         }
     }
 
-    fn collect(sysfs: &Path) -> (Result<(), CollectError>, String) {
+    fn collect(sysfs: &Path, flags: &[(&str, &str)]) -> (Result<(), CollectError>, String) {
         let mut cfg = Config::default();
         cfg.paths.sysfs = sysfs.to_owned();
+        for (flag, value) in flags {
+            cfg.collectors
+                .set_flag(flag, Some(value))
+                .expect("valid flag");
+        }
         let mut w = MetricWriter::new();
         let res = Hwmon::new(&cfg.context("hwmon").expect("registered")).collect(&mut w);
         (res, w.render_to_string())
@@ -649,13 +808,15 @@ mod tests {
     #[test]
     fn missing_class_hwmon_is_no_data() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (res, text) = collect(dir.path());
+        let (res, text) = collect(dir.path(), &[]);
         assert!(res.expect_err("no hwmon").is_no_data());
         assert!(text.is_empty());
     }
 
     #[test]
-    fn duplicate_chip_names_keep_the_first_device() {
+    fn chips_sharing_a_name_get_the_hwmon_directory_as_suffix() {
+        // Two acpitz zones without device links and with the same name file: node_exporter
+        // 1.12 appends the hwmonN directory name (1.5 merged them and lost a reading).
         let dir = tempfile::tempdir().expect("tempdir");
         let hw = dir.path().join("class/hwmon");
         write(
@@ -670,15 +831,153 @@ mod tests {
                 ("temp2_input", "1000\n"),
             ],
         );
-        let (res, text) = collect(dir.path());
+        write(
+            &hw.join("hwmon2"),
+            &[("name", "nvme\n"), ("temp1_input", "30000\n")],
+        );
+        let (res, text) = collect(dir.path(), &[]);
         res.expect("collect");
         let want = "# HELP node_hwmon_chip_names Annotation metric for human-readable chip names
 # TYPE node_hwmon_chip_names gauge
-node_hwmon_chip_names{chip=\"acpitz\",chip_name=\"acpitz\"} 1
+node_hwmon_chip_names{chip=\"acpitz_hwmon0\",chip_name=\"acpitz\"} 1
+node_hwmon_chip_names{chip=\"acpitz_hwmon1\",chip_name=\"acpitz\"} 1
+node_hwmon_chip_names{chip=\"nvme\",chip_name=\"nvme\"} 1
 # HELP node_hwmon_temp_celsius Hardware monitor for temperature (input)
 # TYPE node_hwmon_temp_celsius gauge
-node_hwmon_temp_celsius{chip=\"acpitz\",sensor=\"temp1\"} 27.8
-node_hwmon_temp_celsius{chip=\"acpitz\",sensor=\"temp2\"} 1
+node_hwmon_temp_celsius{chip=\"acpitz_hwmon0\",sensor=\"temp1\"} 27.8
+node_hwmon_temp_celsius{chip=\"acpitz_hwmon1\",sensor=\"temp1\"} 50
+node_hwmon_temp_celsius{chip=\"acpitz_hwmon1\",sensor=\"temp2\"} 1
+node_hwmon_temp_celsius{chip=\"nvme\",sensor=\"temp1\"} 30
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn disambiguation_prefers_a_distinct_name_file() {
+        let found = |dir: &str, base: &str, name_file: &str| Found {
+            dir: PathBuf::from(format!("/sys/class/hwmon/{dir}")),
+            hw: SysfsDir::open(Path::new("/")).expect("open /"),
+            base: base.to_owned(),
+            name_file: name_file.to_owned(),
+        };
+        let got = disambiguate(&[
+            found("hwmon3", "platform_asus_nb_wmi", "asus"),
+            found("hwmon4", "platform_asus_nb_wmi", "Asus WMI Sensors"),
+            found("hwmon5", "platform_asus_nb_wmi", ""),
+            found("hwmon6", "platform_x", "same"),
+            found("hwmon7", "platform_x", "same"),
+            found("hwmon8", "platform_x", "other"),
+            found("hwmon9", "acpitz", "acpitz"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "platform_asus_nb_wmi_asus",
+                "platform_asus_nb_wmi_asus_wmi_sensors",
+                "platform_asus_nb_wmi_hwmon5",
+                "platform_x_hwmon6",
+                "platform_x_hwmon7",
+                "platform_x_other",
+                "acpitz",
+            ]
+        );
+    }
+
+    #[test]
+    fn chip_and_sensor_filters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hw = dir.path().join("class/hwmon");
+        write(
+            &hw.join("hwmon0"),
+            &[
+                ("name", "coretemp\n"),
+                ("temp1_input", "1000\n"),
+                ("temp1_label", "Package\n"),
+                ("temp2_input", "2000\n"),
+            ],
+        );
+        write(
+            &hw.join("hwmon1"),
+            &[("name", "nvme\n"), ("temp1_input", "3000\n")],
+        );
+        // The chip filter matches the chip label: nvme's chip_names go too.
+        let (res, text) = collect(dir.path(), &[("collector.hwmon.chip-exclude", "^nv")]);
+        res.expect("collect");
+        assert!(!text.contains("nvme"), "{text}");
+        assert!(
+            text.contains("chip=\"coretemp\",sensor=\"temp2\""),
+            "{text}"
+        );
+        let (_, text) = collect(dir.path(), &[("collector.hwmon.chip-include", "^nv")]);
+        assert!(!text.contains("coretemp"), "{text}");
+        assert!(text.contains("chip=\"nvme\",sensor=\"temp1\""), "{text}");
+
+        // The sensor filter matches `<chip>;<sensor>`; an excluded sensor loses its label too,
+        // while the chip keeps node_hwmon_chip_names.
+        let (_, text) = collect(
+            dir.path(),
+            &[("collector.hwmon.sensor-exclude", "^coretemp;temp1$")],
+        );
+        assert!(
+            !text.contains("chip=\"coretemp\",sensor=\"temp1\""),
+            "{text}"
+        );
+        assert!(!text.contains("node_hwmon_sensor_label"), "{text}");
+        assert!(text.contains("chip=\"nvme\",sensor=\"temp1\""), "{text}");
+        assert!(
+            text.contains("chip=\"coretemp\",sensor=\"temp2\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("chip=\"coretemp\",chip_name=\"coretemp\""),
+            "{text}"
+        );
+        // Include and exclude together both apply, as in node_exporter.
+        let (_, text) = collect(
+            dir.path(),
+            &[
+                ("collector.hwmon.sensor-include", ";temp1$"),
+                ("collector.hwmon.sensor-exclude", "^nvme"),
+            ],
+        );
+        let samples: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("node_hwmon_temp"))
+            .collect();
+        assert_eq!(
+            samples,
+            ["node_hwmon_temp_celsius{chip=\"coretemp\",sensor=\"temp1\"} 1"]
+        );
+    }
+
+    #[test]
+    fn freq_sensors_need_a_label() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hw = dir.path().join("class/hwmon/hwmon0");
+        write(
+            &hw,
+            &[
+                ("name", "amdgpu\n"),
+                ("freq1_input", "1800000000\n"),
+                ("freq1_label", "sclk\n"),
+                ("freq2_input", "875000000\n"),
+                ("freq2_label", "M Clk\n"),
+                ("freq3_input", "100000000\n"),
+            ],
+        );
+        let (res, text) = collect(dir.path(), &[]);
+        res.expect("collect");
+        let want = "# HELP node_hwmon_chip_names Annotation metric for human-readable chip names
+# TYPE node_hwmon_chip_names gauge
+node_hwmon_chip_names{chip=\"amdgpu\",chip_name=\"amdgpu\"} 1
+# HELP node_hwmon_freq_freq_mhz Hardware monitor for GPU frequency in MHz
+# TYPE node_hwmon_freq_freq_mhz gauge
+node_hwmon_freq_freq_mhz{chip=\"amdgpu\",sensor=\"m_clk\"} 875
+node_hwmon_freq_freq_mhz{chip=\"amdgpu\",sensor=\"sclk\"} 1800
+# HELP node_hwmon_sensor_label Label for given chip and sensor
+# TYPE node_hwmon_sensor_label gauge
+node_hwmon_sensor_label{chip=\"amdgpu\",label=\"M Clk\",sensor=\"freq2\"} 1
+node_hwmon_sensor_label{chip=\"amdgpu\",label=\"sclk\",sensor=\"freq1\"} 1
 ";
         assert_eq!(text, want);
     }
@@ -703,7 +1002,7 @@ node_hwmon_temp_celsius{chip=\"acpitz\",sensor=\"temp2\"} 1
             ],
         );
         fs::write(dir.path().join("class/hwmon/not-a-device"), "").expect("write");
-        let (res, text) = collect(dir.path());
+        let (res, text) = collect(dir.path(), &[]);
         res.expect("collect");
         let want = "# HELP node_hwmon_in_volts Hardware monitor for voltage (input)
 # TYPE node_hwmon_in_volts gauge
@@ -738,7 +1037,7 @@ node_hwmon_temp_input_celsius{chip=\"hwmon7\",sensor=\"temp1\"} 1
             &hw.join("hwmon1"),
             &[("name", "bad\n"), ("temp1_input", "2000\n"), ("device", "")],
         );
-        let (res, text) = collect(dir.path());
+        let (res, text) = collect(dir.path(), &[]);
         let msg = res.expect_err("hwmon1 fails").to_string();
         assert!(
             msg.ends_with("class/hwmon/hwmon1/device: not a directory"),

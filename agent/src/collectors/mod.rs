@@ -58,6 +58,7 @@ pub fn build(cfg: &Config) -> Vec<Box<dyn Collector>> {
                 paths: &cfg.paths,
                 spec,
                 settings,
+                collectors: &cfg.collectors,
             })
         })
         .collect()
@@ -74,6 +75,7 @@ pub fn build_one(cfg: &Config, name: &str) -> Option<Box<dyn Collector>> {
                 paths: &cfg.paths,
                 spec,
                 settings,
+                collectors: &cfg.collectors,
             })
         })
 }

@@ -1,13 +1,15 @@
 //! `thermal_zone`: zone temperatures and cooling device states from `{sysfs}/class/thermal`, as
-//! node_exporter 1.5's `thermal_zone_linux.go` reports them from procfs' `sysfs` package.
+//! node_exporter 1.12's `thermal_zone_linux.go` reports them from procfs' (v0.21) `sysfs`
+//! package.
 //!
-//! Behaviour measured on node_exporter 1.5: a missing `class/thermal` directory is a success
-//! with no samples (procfs globs, and a glob of a missing directory is empty); a zone whose
-//! sensor answers ENODATA is skipped; any other read or parse error fails the collector, after
-//! the zone temperatures were reported if it is a cooling device that failed.
+//! A missing `class/thermal` directory is a success with no samples (procfs globs, and a glob
+//! of a missing directory is empty). Since procfs 0.13 a zone never fails: an attribute that
+//! cannot be read or parsed leaves its zero value (an empty `type`, a temperature of 0), so
+//! every `thermal_zoneN` is reported. A cooling device whose attribute is absent, not
+//! permitted, or answers EINVAL/EOPNOTSUPP is skipped; any other read or parse error fails the
+//! collector after the zone temperatures were reported.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::collector::{CollectError, Collector, Context, Spec};
@@ -72,52 +74,75 @@ impl ThermalZone {
         v
     }
 
-    /// procfs' `parseClassThermalZone`, limited to what node_exporter exports. `Ok(None)` for
-    /// a zone the kernel answers ENODATA for (e.g. a Wi-Fi card's sensor while it is down).
-    fn zone(&self, entry: &str) -> Result<Option<Zone>, CollectError> {
+    /// procfs' `parseClassThermalZone`, limited to what node_exporter exports. Read errors
+    /// are collected by procfs and never looked at by node_exporter, so they leave zero values.
+    fn zone(&self, entry: &str) -> Zone {
         let mut path = self.dir.join(entry);
         path.push("type");
-        let ty = match read_trimmed(&path) {
-            Ok(s) => s,
-            Err(e) if is_no_data(&e) => return Ok(None),
-            Err(e) => return Err(CollectError::io(&path, e)),
-        };
+        let ty = read_trimmed(&path).unwrap_or_default();
         path.set_file_name("temp");
-        let temp = match read_full(&path) {
-            Ok(s) => s,
-            Err(e) if is_no_data(&e) => return Ok(None),
-            Err(e) => return Err(CollectError::io(&path, e)),
-        };
-        let millicelsius = parse_i64(&path, temp.trim())?;
-        Ok(Some(Zone {
+        let millicelsius = read_trimmed(&path)
+            .map(|s| go_parse_int(&s))
+            .unwrap_or_default();
+        Zone {
             zone: entry[ZONE_PREFIX.len()..].to_owned(),
             ty,
             millicelsius,
-        }))
+        }
     }
 
-    /// procfs' `parseCoolingDeviceStats`: every attribute is required.
-    fn cooling(&self, entry: &str) -> Result<Cooling, CollectError> {
+    /// procfs' `parseCoolingDeviceStats`: every attribute is required. `Ok(None)` for a device
+    /// procfs skips (its `canIgnoreError`).
+    fn cooling(&self, entry: &str) -> Result<Option<Cooling>, CollectError> {
         let mut path = self.dir.join(entry);
+        let read = |path: &Path| match read_trimmed(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if can_ignore(&e) => Ok(None),
+            Err(e) => Err(CollectError::io(path, e)),
+        };
         path.push("type");
-        let ty = read_trimmed(&path).map_err(|e| CollectError::io(&path, e))?;
+        let Some(ty) = read(&path)? else {
+            return Ok(None);
+        };
         path.set_file_name("max_state");
-        let max = read_int(&path)?;
+        let Some(max) = read(&path)? else {
+            return Ok(None);
+        };
+        let max = parse_i64(&path, &max)?;
         // cur_state is -1 for intel_powerclamp while it is idle.
         path.set_file_name("cur_state");
-        let cur = read_int(&path)?;
-        Ok(Cooling {
+        let Some(cur) = read(&path)? else {
+            return Ok(None);
+        };
+        let cur = parse_i64(&path, &cur)?;
+        Ok(Some(Cooling {
             name: entry[COOLING_PREFIX.len()..].to_owned(),
             ty,
             cur,
             max,
-        })
+        }))
     }
 }
 
-/// ENODATA: the sensor exists but has no reading now; procfs skips such zones.
-fn is_no_data(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ENODATA)
+/// procfs' `canIgnoreError`: errors that make it skip a cooling device rather than fail.
+fn can_ignore(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+    ) || matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP))
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` where procfs keeps the value despite the error: 0 for
+/// bad syntax, the nearest limit when out of range.
+fn go_parse_int(s: &str) -> i64 {
+    match s.parse::<i64>() {
+        Ok(v) => v,
+        Err(e) => match e.kind() {
+            std::num::IntErrorKind::PosOverflow => i64::MAX,
+            std::num::IntErrorKind::NegOverflow => i64::MIN,
+            _ => 0,
+        },
+    }
 }
 
 /// procfs' `util.SysReadFile`: one 128-byte read, surrounding white space trimmed.
@@ -125,19 +150,6 @@ fn read_trimmed(path: &Path) -> io::Result<String> {
     let mut buf = [0u8; SYSFS_READ_MAX];
     let raw = read_sysfs(path, &mut buf)?;
     Ok(String::from_utf8_lossy(raw).trim().to_owned())
-}
-
-/// procfs reads `temp` with `os.ReadFile` (until EOF), not with the 128-byte read.
-fn read_full(path: &Path) -> io::Result<String> {
-    let mut raw = Vec::with_capacity(16);
-    File::open(path)?.read_to_end(&mut raw)?;
-    Ok(String::from_utf8_lossy(&raw).into_owned())
-}
-
-/// A trimmed attribute holding one integer.
-fn read_int(path: &Path) -> Result<i64, CollectError> {
-    let s = read_trimmed(path).map_err(|e| CollectError::io(path, e))?;
-    parse_i64(path, &s)
 }
 
 /// Go's `strconv.ParseInt(s, 10, 64)`, which Rust's `i64` parser matches (optional sign,
@@ -161,13 +173,11 @@ impl Collector for ThermalZone {
             Err(_) => return Ok(()),
         };
 
-        // All zones are read before any is reported: an error reports none, as in procfs.
-        let mut zones = Vec::with_capacity(4);
-        for entry in self.glob(&names, ZONE_PREFIX) {
-            if let Some(z) = self.zone(&entry)? {
-                zones.push(z);
-            }
-        }
+        let mut zones: Vec<Zone> = self
+            .glob(&names, ZONE_PREFIX)
+            .iter()
+            .map(|entry| self.zone(entry))
+            .collect();
         // node_exporter's output is sorted by label values: type, then zone.
         zones.sort_by(|a, b| (&a.ty, &a.zone).cmp(&(&b.ty, &b.zone)));
         for z in &zones {
@@ -179,11 +189,10 @@ impl Collector for ThermalZone {
             );
         }
 
-        let cooling = self
-            .glob(&names, COOLING_PREFIX)
-            .iter()
-            .map(|entry| self.cooling(entry))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut cooling = Vec::with_capacity(4);
+        for entry in self.glob(&names, COOLING_PREFIX) {
+            cooling.extend(self.cooling(&entry)?);
+        }
         for c in &cooling {
             out.gauge(
                 "node_cooling_device_cur_state",
@@ -229,15 +238,18 @@ mod tests {
     fn missing_directory_is_success_without_samples() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (res, text) = collect(dir.path());
-        res.expect("node_exporter 1.5 reports success");
+        res.expect("node_exporter reports success");
         assert!(text.is_empty());
     }
 
     #[test]
-    fn only_enodata_skips_a_zone() {
-        assert!(is_no_data(&io::Error::from_raw_os_error(libc::ENODATA)));
-        assert!(!is_no_data(&io::Error::from_raw_os_error(libc::ENOENT)));
-        assert!(!is_no_data(&io::Error::from_raw_os_error(libc::EAGAIN)));
+    fn cooling_devices_skip_only_ignorable_errors() {
+        for errno in [libc::ENOENT, libc::EACCES, libc::EINVAL, libc::EOPNOTSUPP] {
+            assert!(can_ignore(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::ENODATA, libc::EAGAIN, libc::EIO] {
+            assert!(!can_ignore(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
     }
 
     #[test]
@@ -265,7 +277,9 @@ mod tests {
     }
 
     #[test]
-    fn missing_temp_fails_the_collector_without_samples() {
+    fn unreadable_zone_attributes_leave_zero_values() {
+        // procfs 0.13+ keeps a zone whose attributes fail, with zero values; node_exporter
+        // 1.12 reports it (1.5 failed the collector, or skipped the zone on ENODATA).
         let dir = tempfile::tempdir().expect("tempdir");
         let th = dir.path().join("class/thermal");
         write(
@@ -273,13 +287,28 @@ mod tests {
             &[("type", "acpitz\n"), ("temp", "27800\n")],
         );
         write(&th.join("thermal_zone1"), &[("type", "broken\n")]);
-        let (res, text) = collect(dir.path());
-        let msg = res.expect_err("missing temp").to_string();
-        assert!(
-            msg.ends_with("class/thermal/thermal_zone1/temp: no such file or directory"),
-            "{msg}"
+        write(&th.join("thermal_zone2"), &[("temp", "12.5\n")]);
+        write(
+            &th.join("thermal_zone3"),
+            &[("type", "hot\n"), ("temp", "99999999999999999999\n")],
         );
-        assert!(text.is_empty(), "{text}");
+        // A cooling device without max_state is skipped.
+        write(
+            &th.join("cooling_device0"),
+            &[("type", "Fan\n"), ("cur_state", "0\n")],
+        );
+        let (res, text) = collect(dir.path());
+        res.expect("zones never fail");
+        assert_eq!(
+            text,
+            "# HELP node_thermal_zone_temp Zone temperature in Celsius
+# TYPE node_thermal_zone_temp gauge
+node_thermal_zone_temp{type=\"\",zone=\"2\"} 0
+node_thermal_zone_temp{type=\"acpitz\",zone=\"0\"} 27.8
+node_thermal_zone_temp{type=\"broken\",zone=\"1\"} 0
+node_thermal_zone_temp{type=\"hot\",zone=\"3\"} 9.223372036854776e+15
+"
+        );
     }
 
     #[test]
@@ -312,12 +341,5 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("node_cooling_device"), "{text}");
-
-        write(&th.join("thermal_zone0"), &[("temp", "12.5\n")]);
-        let msg = collect(dir.path()).0.expect_err("bad temp").to_string();
-        assert!(
-            msg.ends_with("thermal_zone0/temp: not an integer: \"12.5\""),
-            "{msg}"
-        );
     }
 }

@@ -70,6 +70,10 @@ pub struct Collectors {
     /// node_exporter collectors asked for (enabled in the file or by `--collector.<name>`) that
     /// beacon-agent does not have yet: a warning at start, never an error.
     unavailable: BTreeSet<&'static str>,
+    /// node_exporter collectors this agent lacks that were switched off explicitly.
+    switched_off: BTreeSet<&'static str>,
+    /// `--collector.disable-defaults` was given.
+    defaults_disabled: bool,
     /// Options of such collectors that were given: ignored, with the same warning.
     unavailable_options: BTreeSet<String>,
     /// Deprecated flag spellings used (each a warning at start, as in node_exporter).
@@ -86,6 +90,8 @@ impl Default for Collectors {
                 .map(|s| (*s, Settings::defaults(s)))
                 .collect(),
             unavailable: BTreeSet::new(),
+            switched_off: BTreeSet::new(),
+            defaults_disabled: false,
             unavailable_options: BTreeSet::new(),
             deprecated: Vec::new(),
             problems: Vec::new(),
@@ -125,6 +131,22 @@ impl Collectors {
         self.get(name).map(|s| s.enabled)
     }
 
+    /// Whether node_exporter would run the collector called `name` under this configuration,
+    /// whether or not this agent implements it (node_exporter's `collectorState`: cpu's
+    /// `node_cpu_frequency_hertz` depends on the cpufreq collector being on).
+    pub fn upstream_enabled(&self, name: &str) -> bool {
+        if let Some(on) = self.enabled(name) {
+            return on;
+        }
+        if self.unavailable.contains(name) {
+            return true;
+        }
+        if self.switched_off.contains(name) {
+            return false;
+        }
+        !self.defaults_disabled && upstream::collector(name).is_some_and(|c| c.default_enabled)
+    }
+
     /// Turns a collector on or off, as `--collector.<name>` / `--no-collector.<name>` or
     /// `collectors.<name>.enabled` do. A name node_exporter knows but this agent lacks is
     /// remembered for the start-up warning; any other name is an error.
@@ -138,8 +160,10 @@ impl Collectors {
             Some(c) => {
                 if on {
                     self.unavailable.insert(c.name);
+                    self.switched_off.remove(c.name);
                 } else {
                     self.unavailable.remove(c.name);
+                    self.switched_off.insert(c.name);
                 }
                 Ok(())
             }
@@ -150,6 +174,7 @@ impl Collectors {
     /// `--collector.disable-defaults`: every collector whose switch was not set explicitly
     /// is turned off.
     pub fn disable_defaults(&mut self) {
+        self.defaults_disabled = true;
         for (_, s) in &mut self.entries {
             if !s.enabled_origin.is_set() {
                 s.enabled = false;

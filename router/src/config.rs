@@ -112,15 +112,29 @@ impl Default for Storage {
 pub const DEFAULT_REDIS_PREFIX: &str = "beacon:";
 /// Default `storage.redis.claim_after`.
 pub const DEFAULT_CLAIM_AFTER: Duration = Duration::from_secs(30);
+/// Default `storage.redis.wait_timeout`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The Redis store as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port[/db]` or `rediss://` (TLS). No password in it: use `password_file`.
+    /// `redis://host:port[/db]` or `rediss://` (TLS); with Sentinel,
+    /// `redis+sentinel://host:port[,host:port...]/master_name[/db]` (`rediss+sentinel://`:
+    /// TLS to the Sentinels and the primary). No password in it: use `password_file`.
     pub url: String,
+    /// ACL user the router logs in as (`AUTH username password`); without it, `default`.
+    pub username: Option<String>,
     /// File holding the Redis password (`requirepass` / ACL user's password).
     pub password_file: Option<PathBuf>,
+    /// Replicas that must confirm every write (`WAIT`) before a webhook is acknowledged, and
+    /// before dedup claims, thread state and delivery acks count as stored. Unset: 1 while the
+    /// primary reports a connected replica, 0 on a lone primary. 0: never wait. Too few in
+    /// time: the webhook is answered 503 (Alertmanager retries).
+    pub min_replicas: Option<u32>,
+    /// How long replicas get to confirm a write. Default 1s.
+    #[serde(default = "default_wait_timeout", deserialize_with = "duration")]
+    pub wait_timeout: Duration,
     /// Prefix of every key, so several routers can share one Redis. Default `beacon:`.
     #[serde(default = "default_redis_prefix")]
     pub key_prefix: String,
@@ -138,13 +152,23 @@ fn default_claim_after() -> Duration {
     DEFAULT_CLAIM_AFTER
 }
 
+fn default_wait_timeout() -> Duration {
+    DEFAULT_WAIT_TIMEOUT
+}
+
 /// The Redis store, ready to connect.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     /// The URL (without a password).
     pub url: String,
+    /// The ACL user, if any.
+    pub username: Option<String>,
     /// The password, if any.
     pub password: Option<Secret>,
+    /// Replicas every write waits for; `None`: automatic.
+    pub min_replicas: Option<u32>,
+    /// How long they get.
+    pub wait_timeout: Duration,
     /// Key prefix.
     pub key_prefix: String,
     /// Idle time after which another replica's lease is taken over.
@@ -580,11 +604,31 @@ impl Config {
             }
             None => {}
             Some(r) => {
-                let scheme_ok = r.url.starts_with("redis://") || r.url.starts_with("rediss://");
+                let scheme_ok = [
+                    "redis://",
+                    "rediss://",
+                    "redis+sentinel://",
+                    "rediss+sentinel://",
+                ]
+                .iter()
+                .any(|p| r.url.starts_with(p));
+                let sentinel = r.url.contains("+sentinel://");
                 if !scheme_ok {
                     v.add(
                         "storage.redis.url",
-                        "must start with redis:// or rediss:// (TLS)".into(),
+                        "must start with redis://, rediss:// (TLS), redis+sentinel:// or rediss+sentinel://".into(),
+                    );
+                } else if sentinel
+                    && r.url
+                        .split_once("://")
+                        .and_then(|(_, rest)| rest.split_once('/'))
+                        .is_none_or(|(hosts, master)| {
+                            hosts.is_empty() || master.split('/').next().unwrap_or("").is_empty()
+                        })
+                {
+                    v.add(
+                        "storage.redis.url",
+                        "a Sentinel URL names the Sentinels and the master: redis+sentinel://host:port[,host:port...]/master_name[/db]".into(),
                     );
                 } else if r
                     .url
@@ -602,6 +646,16 @@ impl Config {
                 }
                 if r.claim_after.is_zero() {
                     v.add("storage.redis.claim_after", "must be greater than 0".into());
+                }
+                // `WAIT n 0` blocks for ever.
+                if r.wait_timeout.is_zero() {
+                    v.add(
+                        "storage.redis.wait_timeout",
+                        "must be greater than 0".into(),
+                    );
+                }
+                if r.username.as_deref() == Some("") {
+                    v.add("storage.redis.username", "must not be empty".into());
                 }
             }
         }
@@ -719,7 +773,10 @@ impl Config {
         });
         let redis = self.storage.redis.as_ref().map(|r| RedisSettings {
             url: r.url.clone(),
+            username: r.username.clone(),
             password: v.file_opt("storage.redis.password_file", &r.password_file),
+            min_replicas: r.min_replicas,
+            wait_timeout: r.wait_timeout,
             key_prefix: r.key_prefix.clone(),
             claim_after: r.claim_after,
         });

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod sentinel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use beacon_e2e::standin::slack::{SlackConfig, SlackStandin};
 use beacon_e2e::standin::Rate;
-use support::sentinel::SentinelSet;
+use beacon_e2e::wait_for;
+use support::redis::Redis;
+use support::sentinel::{Relay, SentinelSet};
 use support::{am_payload, Router, A, SLACK_TOKEN};
 
 /// Webhooks acknowledged before the replica falls behind, and after the promotion.
@@ -53,6 +55,8 @@ struct Outcome {
     recovery_secs: f64,
     /// `beacon_router_store_unreplicated_writes_total` at the end.
     unreplicated: f64,
+    /// Times the router logged a `READONLY` answer (a demoted primary) and reconnected.
+    readonly_reconnects: usize,
 }
 
 /// Phases of the run, as the senders record them.
@@ -60,8 +64,51 @@ const NORMAL: usize = 0;
 const LAGGING: usize = 1;
 const FAILOVER: usize = 2;
 
-fn run(min_replicas: Option<u32>) -> Outcome {
-    let mut set = SentinelSet::start();
+/// What stands between the router and Redis, and how the primary changes.
+enum Scenario {
+    /// Sentinels; the replica lags, the primary is killed with -9.
+    Sentinel { min_replicas: Option<u32> },
+    /// One address (a relay standing in for a managed primary endpoint); `FAILOVER` turns
+    /// the primary into a replica of the other server, then the address moves to that one.
+    ManagedEndpoint,
+}
+
+/// The servers of a scenario.
+enum Servers {
+    Sentinel(SentinelSet),
+    Managed { a: Redis, b: Redis, endpoint: Relay },
+}
+
+fn run(scenario: Scenario) -> Outcome {
+    let (mut servers, url, min_replicas) = match scenario {
+        Scenario::Sentinel { min_replicas } => {
+            let set = SentinelSet::start();
+            let url = set.url();
+            (Servers::Sentinel(set), url, min_replicas)
+        }
+        Scenario::ManagedEndpoint => {
+            let a = Redis::with_args(None, &["--repl-diskless-sync-delay", "0"]);
+            let a_port = a.port.to_string();
+            let b = Redis::with_args(
+                None,
+                &[
+                    "--replicaof",
+                    "127.0.0.1",
+                    &a_port,
+                    "--repl-diskless-sync-delay",
+                    "0",
+                ],
+            );
+            wait_for("the replica to sync", Duration::from_secs(30), || {
+                let info: String = b.cmd(&["INFO", "replication"]).ok()?;
+                info.contains("master_link_status:up").then_some(())
+            })
+            .expect("replica in sync");
+            let endpoint = Relay::start(a.port);
+            let url = format!("redis://127.0.0.1:{}/0", endpoint.port);
+            (Servers::Managed { a, b, endpoint }, url, None)
+        }
+    };
     let slack = SlackStandin::start(SlackConfig {
         token: SLACK_TOKEN.into(),
         channels: vec!["C1".into(), "C2".into()],
@@ -73,8 +120,7 @@ fn run(min_replicas: Option<u32>) -> Outcome {
     })
     .expect("slack stand-in");
     let mut storage = format!(
-        "  redis:\n    url: {}\n    key_prefix: \"fo:\"\n    claim_after: 3s\n    wait_timeout: 300ms\n",
-        set.url()
+        "  redis:\n    url: {url}\n    key_prefix: \"fo:\"\n    claim_after: 3s\n    wait_timeout: 300ms\n"
     );
     if let Some(n) = min_replicas {
         storage.push_str(&format!("    min_replicas: {n}\n"));
@@ -158,25 +204,51 @@ fn run(min_replicas: Option<u32>) -> Outcome {
     router.wait("webhooks acknowledged", Duration::from_secs(30), || {
         accepted(NORMAL) >= BEFORE
     });
-    // The replica falls behind: what the primary sends it from now on stays in the relay.
-    set.relay.hold(true);
-    phase.store(LAGGING, Ordering::SeqCst);
-    router.wait(
-        "webhooks while the replica lags",
-        Duration::from_secs(30),
-        || attempts(LAGGING) >= 24,
-    );
-    // Kill -9 the primary in the middle of the burst; the held stream dies with it.
-    let old = set.primary.port;
-    phase.store(FAILOVER, Ordering::SeqCst);
-    let killed_at = Instant::now();
-    set.primary.stop();
-    router.wait(
-        "Sentinel to promote the replica",
-        Duration::from_secs(30),
-        || set.current_primary().is_some_and(|p| p != old),
-    );
-    assert_eq!(set.current_primary(), Some(set.replica.port));
+    let killed_at = match &mut servers {
+        Servers::Sentinel(set) => {
+            // The replica falls behind: what the primary sends it from now on stays in the
+            // relay.
+            set.relay.hold(true);
+            phase.store(LAGGING, Ordering::SeqCst);
+            router.wait(
+                "webhooks while the replica lags",
+                Duration::from_secs(30),
+                || attempts(LAGGING) >= 24,
+            );
+            // Kill -9 the primary in the middle of the burst; the held stream dies with it.
+            let old = set.primary.port;
+            phase.store(FAILOVER, Ordering::SeqCst);
+            let killed_at = Instant::now();
+            set.primary.stop();
+            router.wait(
+                "Sentinel to promote the replica",
+                Duration::from_secs(30),
+                || set.current_primary().is_some_and(|p| p != old),
+            );
+            assert_eq!(set.current_primary(), Some(set.replica.port));
+            killed_at
+        }
+        Servers::Managed { a, b, endpoint } => {
+            // A managed failover: the primary pauses writes until the replica has caught
+            // up, then each takes the other's role; the router's open connections still lead
+            // to the old primary, which answers READONLY now.
+            phase.store(FAILOVER, Ordering::SeqCst);
+            let started = Instant::now();
+            let ok: String = a.cmd(&["FAILOVER"]).expect("FAILOVER");
+            assert_eq!(ok, "OK");
+            let role = |r: &Redis| -> Option<String> {
+                let info: String = r.cmd(&["INFO", "replication"]).ok()?;
+                info.lines()
+                    .find_map(|l| l.trim().strip_prefix("role:").map(str::to_string))
+            };
+            router.wait("the roles to switch", Duration::from_secs(30), || {
+                role(a).as_deref() == Some("slave") && role(b).as_deref() == Some("master")
+            });
+            // Then the endpoint's name moves to the new primary.
+            endpoint.retarget(b.port);
+            started
+        }
+    };
     // The router keeps accepting: it finds the new primary through the Sentinels.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut recovery_secs = None;
@@ -259,6 +331,7 @@ fn run(min_replicas: Option<u32>) -> Outcome {
         refused_while_lagging: results.iter().filter(|r| r.2 == LAGGING && !r.3).count(),
         recovery_secs: recovery_secs.unwrap_or_else(|| killed_at.elapsed().as_secs_f64()),
         unreplicated,
+        readonly_reconnects: log().matches("answered READONLY").count(),
     };
     // The figure for BENCHMARKS.md (shown with `--nocapture`).
     println!(
@@ -267,6 +340,7 @@ fn run(min_replicas: Option<u32>) -> Outcome {
         lost.iter().map(|r| r.0).collect::<Vec<_>>()
     );
     assert!(outcome.acknowledged >= BEFORE + AFTER, "{outcome:?}");
+    drop(servers);
     // Sentinel needs 1 s to see the primary down and a moment to elect; the router follows.
     assert!(outcome.recovery_secs < 20.0, "{outcome:?}");
     outcome
@@ -274,7 +348,7 @@ fn run(min_replicas: Option<u32>) -> Outcome {
 
 #[test]
 fn replicated_acknowledgement_loses_nothing_when_sentinel_promotes_a_lagging_replica() {
-    let o = run(None);
+    let o = run(Scenario::Sentinel { min_replicas: None });
     assert_eq!(o.lost, 0, "acknowledged and lost: {o:?}");
     assert!(
         o.repeated <= 1,
@@ -288,7 +362,9 @@ fn replicated_acknowledgement_loses_nothing_when_sentinel_promotes_a_lagging_rep
 
 #[test]
 fn without_wait_the_same_failover_loses_acknowledged_webhooks() {
-    let o = run(Some(0));
+    let o = run(Scenario::Sentinel {
+        min_replicas: Some(0),
+    });
     // What replicated acknowledgement guards against: answered 200, never delivered.
     assert!(o.acknowledged_while_lagging > 0, "{o:?}");
     assert!(o.lost > 0, "{o:?}");
@@ -300,4 +376,16 @@ fn without_wait_the_same_failover_loses_acknowledged_webhooks() {
     );
     assert!(o.lost_outside_lag <= 2 * SENDERS, "{o:?}");
     assert_eq!(o.unreplicated, 0.0, "{o:?}");
+}
+
+#[test]
+fn a_demoted_primary_behind_a_managed_endpoint_means_reconnect_and_nothing_is_lost() {
+    let o = run(Scenario::ManagedEndpoint);
+    // The old primary's READONLY answers were taken for what they are.
+    assert!(o.readonly_reconnects > 0, "{o:?}");
+    assert_eq!(o.lost, 0, "acknowledged and lost: {o:?}");
+    assert!(
+        o.repeated <= 1,
+        "more than the in-flight send repeated: {o:?}"
+    );
 }

@@ -1,11 +1,12 @@
 //! A Redis primary, one replica and three real `redis-sentinel`s on loopback ports, for the
 //! failover tests; and `Relay`, a TCP relay on the replication link that can hold back what
-//! the primary sends (a replica lagging behind a slow network) so a failover loses it.
+//! the primary sends (a replica lagging behind a slow network) so a failover loses it, or
+//! stands in for a managed primary endpoint that moves.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,9 +19,12 @@ pub const MASTER: &str = "beacon";
 
 /// A TCP relay from a free loopback port to `target`. While `hold` is on, what `target` sends
 /// is kept in the relay instead of passed on; when `target` goes away the held bytes are
-/// dropped, as a network that had not delivered them yet would.
+/// dropped, as a network that had not delivered them yet would. `retarget` sends new
+/// connections elsewhere, as a managed primary endpoint's DNS name moves on failover
+/// (connections already open stay where they are).
 pub struct Relay {
     pub port: u16,
+    target: Arc<AtomicU16>,
     hold: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
 }
@@ -31,11 +35,12 @@ impl Relay {
         let port = listener.local_addr().expect("relay addr").port();
         let hold = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
-        let (h, s) = (hold.clone(), streams.clone());
+        let target = Arc::new(AtomicU16::new(target));
+        let (h, s, t) = (hold.clone(), streams.clone(), target.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", t.load(Ordering::SeqCst))) else {
                     continue;
                 };
                 {
@@ -54,9 +59,15 @@ impl Relay {
         });
         Relay {
             port,
+            target,
             hold,
             streams,
         }
+    }
+
+    /// New connections go to `port` from now on.
+    pub fn retarget(&self, port: u16) {
+        self.target.store(port, Ordering::SeqCst);
     }
 
     /// Holds back (true) or passes on (false) what the target sends from now on.

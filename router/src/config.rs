@@ -135,6 +135,11 @@ pub struct RedisConfig {
     /// How long replicas get to confirm a write. Default 1s.
     #[serde(default = "default_wait_timeout", deserialize_with = "duration")]
     pub wait_timeout: Duration,
+    /// Redis Cluster: `url` names any node. Every key then carries one hash tag made from
+    /// `key_prefix` (`beacon:` becomes `{beacon}:`), so the router's state lives in one slot
+    /// (served by one primary) and its scripts run there; redirects are followed.
+    #[serde(default)]
+    pub cluster: bool,
     /// Prefix of every key, so several routers can share one Redis. Default `beacon:`.
     #[serde(default = "default_redis_prefix")]
     pub key_prefix: String,
@@ -169,6 +174,8 @@ pub struct RedisSettings {
     pub min_replicas: Option<u32>,
     /// How long they get.
     pub wait_timeout: Duration,
+    /// Redis Cluster mode.
+    pub cluster: bool,
     /// Key prefix.
     pub key_prefix: String,
     /// Idle time after which another replica's lease is taken over.
@@ -654,6 +661,12 @@ impl Config {
                         "must be greater than 0".into(),
                     );
                 }
+                if r.cluster && sentinel {
+                    v.add(
+                        "storage.redis.cluster",
+                        "a cluster elects its own primaries: use a node's redis:// URL, not Sentinel".into(),
+                    );
+                }
                 if r.username.as_deref() == Some("") {
                     v.add("storage.redis.username", "must not be empty".into());
                 }
@@ -777,6 +790,7 @@ impl Config {
             password: v.file_opt("storage.redis.password_file", &r.password_file),
             min_replicas: r.min_replicas,
             wait_timeout: r.wait_timeout,
+            cluster: r.cluster,
             key_prefix: r.key_prefix.clone(),
             claim_after: r.claim_after,
         });

@@ -156,6 +156,7 @@ fn open_store(config: &Loaded) -> anyhow::Result<Arc<dyn Store>> {
             idle_timeout: r.claim_after,
             replicas: r.min_replicas.map_or(Replicas::Auto, Replicas::AtLeast),
             wait_timeout: r.wait_timeout,
+            cluster: r.cluster,
             ..RedisConfig::new(r.url.clone())
         })?;
         tracing::info!(redis = %store.location(), consumer = %store.consumer(), "sharing state through redis");

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::model;
 
 pub use embedded::EmbeddedStore;
-pub use redis::{RedisConfig, RedisStore, Replicas};
+pub use redis::{cluster_prefix, RedisConfig, RedisStore, Replicas};
 
 /// One queued delivery: a routed group for one destination.
 #[derive(Debug, Clone, PartialEq)]

@@ -84,8 +84,17 @@
 //! calls reconnect, spaced by an exponential backoff. A call that certainly did not happen
 //! (`READONLY`) or only reads is retried once on a fresh connection; a write cut off by an I/O
 //! error is not (it may have happened): its caller decides (503 for the intake, a later step
-//! for delivery). Redis Cluster is not supported (scripts touch keys derived from their
-//! arguments).
+//! for delivery).
+//!
+//! # Cluster mode
+//! With `RedisConfig::cluster` the prefix carries a hash tag (`beacon:` becomes `{beacon}:`,
+//! see [`cluster_prefix`]), so every key of one deployment hashes to one slot and every script
+//! touches that slot only, as Redis Cluster requires. Each script declares one key of the slot
+//! (`KEYS[1]`, the id counter), so a node that does not serve the slot answers `MOVED` instead
+//! of running it: the store remembers the node it names and repeats the call there (`ASK`: once,
+//! after `ASKING`; `TRYAGAIN`/`CLUSTERDOWN`: a moment later). A lost connection sends it back to
+//! the URL's node, which redirects again. One slot means one primary: a cluster adds no
+//! throughput to one router deployment, only lets it share a cluster with other users.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -157,6 +166,23 @@ pub struct RedisConfig {
     pub replicas: Replicas,
     /// How long they get (`WAIT`'s timeout); must be more than zero (`WAIT` with 0 blocks).
     pub wait_timeout: Duration,
+    /// Redis Cluster: `url` is any node; every key gets the hash tag of [`cluster_prefix`], so
+    /// all of them live in one slot, and `MOVED`/`ASK` redirects are followed.
+    pub cluster: bool,
+}
+
+/// The key prefix used in cluster mode: `prefix` itself if it already holds a hash tag
+/// (`{...}`), else `{prefix}:` without its trailing `:` (`beacon:` becomes `{beacon}:`), so that
+/// every key of one deployment hashes to one slot and each Lua script touches one slot only.
+pub fn cluster_prefix(prefix: &str) -> String {
+    let tagged = prefix
+        .find('{')
+        .is_some_and(|open| prefix[open + 1..].find('}').is_some_and(|len| len > 0));
+    if tagged {
+        prefix.to_string()
+    } else {
+        format!("{{{}}}:", prefix.trim_end_matches(':'))
+    }
 }
 
 /// How many replicas must confirm a write (`WAIT`) before the store reports it done.
@@ -182,6 +208,7 @@ impl RedisConfig {
             username: None,
             replicas: Replicas::Auto,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            cluster: false,
         }
     }
 }
@@ -244,6 +271,13 @@ pub struct RedisStore {
     seen_replicas: AtomicU32,
     /// Writes not confirmed by enough replicas in time (each failed its caller).
     unreplicated: AtomicU64,
+    /// A key of the deployment's slot, declared by every script so a cluster node that does
+    /// not serve the slot answers `MOVED` instead of running it.
+    slot_key: String,
+    /// Cluster mode: the URL's node with its credentials and TLS, to build redirected ones.
+    seed: Option<ConnectionInfo>,
+    /// Cluster mode: the node that serves the slot (from the last `MOVED`).
+    redirect: Mutex<Option<(String, u16)>>,
 }
 
 /// Where the primary is.
@@ -639,6 +673,51 @@ fn describe(info: &redis::ConnectionInfo) -> String {
     }
 }
 
+/// Most cluster redirects one call follows.
+const MAX_REDIRECTS: u32 = 5;
+
+/// A cluster's answer that the command belongs elsewhere (or later).
+#[derive(Debug, PartialEq)]
+enum Redirect {
+    Moved,
+    Ask,
+    TryAgain,
+}
+
+/// `MOVED slot host:port`, `ASK slot host:port`, or `TRYAGAIN`/`CLUSTERDOWN` (then the
+/// address is empty).
+fn redirect_of(e: &RedisError) -> Option<(Redirect, String, u16)> {
+    let kind = match e.code()? {
+        "MOVED" => Redirect::Moved,
+        "ASK" => Redirect::Ask,
+        "TRYAGAIN" | "CLUSTERDOWN" => return Some((Redirect::TryAgain, String::new(), 0)),
+        _ => return None,
+    };
+    // The detail is `<slot> <host>:<port>`.
+    let addr = e.detail()?.split_whitespace().nth(1)?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((kind, host.to_string(), port.parse().ok()?))
+}
+
+/// A client for cluster node `host:port` with `seed`'s credentials, database and TLS.
+fn node_client(seed: &ConnectionInfo, host: String, port: u16) -> RedisResult<redis::Client> {
+    let addr = match seed.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host, port),
+    };
+    redis::Client::open(seed.clone().set_addr(addr))
+}
+
 /// Operations that only read: repeated once after a lost connection.
 const READ_ONLY_OPS: &[&str] = &[
     "open",
@@ -766,7 +845,13 @@ impl RedisStore {
                 None => settings,
             }
         };
+        let mut seed = None;
         let (target, location) = match parse_sentinel_url(&config.url) {
+            Some(_) if config.cluster => return Err(open_err(
+                redacted(),
+                "Sentinel and cluster mode exclude each other: a cluster elects its own primaries"
+                    .into(),
+            )),
             Some(parsed) => {
                 let s = parsed.map_err(|e| open_err(redacted(), e))?;
                 let location = format!(
@@ -811,15 +896,24 @@ impl RedisStore {
                 let settings = credentials(info.redis_settings().clone());
                 let info: ConnectionInfo = info.set_redis_settings(settings);
                 let location = describe(&info);
+                seed = config.cluster.then(|| info.clone());
                 let client = redis::Client::open(info)
                     .map_err(|e| open_err(location.clone(), e.to_string()))?;
                 (Target::Direct(client), location)
             }
         };
+        let prefix = if config.cluster {
+            cluster_prefix(&config.prefix)
+        } else {
+            config.prefix
+        };
         let store = RedisStore {
             target,
             location,
-            prefix: config.prefix,
+            slot_key: format!("{prefix}next_id"),
+            seed,
+            redirect: Mutex::new(None),
+            prefix,
             consumer: config.consumer,
             idle_ms: millis(config.idle_timeout),
             timeout: config.timeout,
@@ -935,13 +1029,23 @@ impl RedisStore {
     /// host again, and checked to be a primary (a managed endpoint's DNS may still name the
     /// demoted one). Records how many replicas it has, for `Replicas::Auto`.
     fn connect(&self) -> RedisResult<Connection> {
-        let client = match &self.target {
-            Target::Direct(client) => client.clone(),
-            Target::Sentinel {
-                sentinel,
-                master,
-                node,
-            } => {
+        let redirect = self
+            .redirect
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let client = match (&self.target, &self.seed, redirect) {
+            (Target::Direct(_), Some(seed), Some((host, port))) => node_client(seed, host, port)?,
+            (Target::Direct(client), _, _) => client.clone(),
+            (
+                Target::Sentinel {
+                    sentinel,
+                    master,
+                    node,
+                },
+                _,
+                _,
+            ) => {
                 // A panic while asking left only the Sentinel connection cache behind.
                 let mut s = sentinel.lock().unwrap_or_else(|p| p.into_inner());
                 s.master_for(master, Some(node))?
@@ -974,19 +1078,62 @@ impl RedisStore {
         mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
         let mut attempt = 0;
+        let mut redirects = 0;
+        let mut ask: Option<(String, u16)> = None;
         loop {
             attempt += 1;
-            let mut con = self.connection(op)?;
-            let e = match f(&mut con) {
+            let asked = ask.take();
+            let mut kept: Option<Connection> = None;
+            let result = match &asked {
+                // `ASK`: this one command goes to the node importing the slot, after `ASKING`.
+                Some((host, port)) => {
+                    let seed = self
+                        .seed
+                        .as_ref()
+                        .ok_or_else(|| self.backend(op, "ASK without cluster mode"))?;
+                    node_client(seed, host.clone(), *port)
+                        .and_then(|c| c.get_connection_with_timeout(self.timeout))
+                        .and_then(|mut c| {
+                            redis::cmd("ASKING").query::<()>(&mut c)?;
+                            f(&mut c)
+                        })
+                }
+                None => {
+                    let mut con = self.connection(op)?;
+                    let r = f(&mut con);
+                    kept = Some(con);
+                    r
+                }
+            };
+            let e = match result {
                 Ok(v) => {
                     let mut pool = self.pool();
-                    if pool.idle.len() < POOL_SIZE {
+                    if let Some(con) = kept.filter(|_| pool.idle.len() < POOL_SIZE) {
                         pool.idle.push(con);
                     }
                     return Ok(v);
                 }
                 Err(e) => e,
             };
+            // Cluster redirects: the command did not run; repeat it where the slot is.
+            if self.seed.is_some() && redirects < MAX_REDIRECTS {
+                if let Some((kind, host, port)) = redirect_of(&e) {
+                    redirects += 1;
+                    attempt -= 1;
+                    match kind {
+                        Redirect::Moved => {
+                            *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some((host, port));
+                            self.pool().idle.clear();
+                        }
+                        Redirect::Ask => ask = Some((host, port)),
+                        // A slot in migration with the script's keys split, or the cluster
+                        // electing: a moment later it is whole again.
+                        Redirect::TryAgain => std::thread::sleep(BACKOFF_MIN),
+                    }
+                    continue;
+                }
+            }
             let readonly = is_readonly(&e);
             let lost = readonly
                 || e.is_io_error()
@@ -995,10 +1142,14 @@ impl RedisStore {
                 || e.is_unrecoverable_error()
                 || e.is_connection_refusal();
             {
+                if lost && self.seed.is_some() {
+                    // The slot's node may be gone (a cluster failover): ask the URL's node.
+                    *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
                 let mut pool = self.pool();
                 if lost {
                     pool.idle.clear();
-                } else if pool.idle.len() < POOL_SIZE {
+                } else if let Some(con) = kept.filter(|_| pool.idle.len() < POOL_SIZE) {
                     pool.idle.push(con);
                 }
             }
@@ -1072,6 +1223,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let mut inv = scripts().enqueue.prepare_invoke();
+        inv.key(&self.slot_key);
         inv.arg(&self.prefix).arg(to_millis(now)).arg(items.len());
         for item in &items {
             let group = serde_json::to_string(&item.group)
@@ -1104,6 +1256,7 @@ impl Store for RedisStore {
             scripts()
                 .lease
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(&self.consumer)
                 .arg(destination)
@@ -1137,6 +1290,7 @@ impl Store for RedisStore {
             scripts()
                 .ack
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .invoke(c)
@@ -1153,6 +1307,7 @@ impl Store for RedisStore {
             scripts()
                 .retry
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(to_millis(not_before))
@@ -1171,6 +1326,7 @@ impl Store for RedisStore {
             scripts()
                 .dead_letter
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(reason)
@@ -1189,6 +1345,7 @@ impl Store for RedisStore {
             scripts()
                 .dead_letters
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .invoke(c)
         })?;
@@ -1217,6 +1374,7 @@ impl Store for RedisStore {
             scripts()
                 .replay
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(to_millis(now))
@@ -1242,6 +1400,7 @@ impl Store for RedisStore {
             scripts()
                 .depth
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(destination)
                 .invoke(c)
@@ -1254,6 +1413,7 @@ impl Store for RedisStore {
             scripts()
                 .claim
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(to_millis(now))
@@ -1304,6 +1464,7 @@ impl Store for RedisStore {
             scripts()
                 .take_token
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(per_second.to_string())
@@ -1322,6 +1483,7 @@ impl Store for RedisStore {
             scripts()
                 .pause
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(to_micros(until))

@@ -127,6 +127,9 @@ pub struct RedisConfig {
     pub username: Option<String>,
     /// File holding the Redis password (`requirepass` / ACL user's password).
     pub password_file: Option<PathBuf>,
+    /// With Sentinel: file holding the Sentinels' own password (their `requirepass`), if they
+    /// have one.
+    pub sentinel_password_file: Option<PathBuf>,
     /// Replicas that must confirm every write (`WAIT`) before a webhook is acknowledged, and
     /// before dedup claims, thread state and delivery acks count as stored. Unset: 1 while the
     /// primary reports a connected replica, 0 on a lone primary. 0: never wait. Too few in
@@ -170,6 +173,8 @@ pub struct RedisSettings {
     pub username: Option<String>,
     /// The password, if any.
     pub password: Option<Secret>,
+    /// The Sentinels' password, if any.
+    pub sentinel_password: Option<Secret>,
     /// Replicas every write waits for; `None`: automatic.
     pub min_replicas: Option<u32>,
     /// How long they get.
@@ -661,6 +666,12 @@ impl Config {
                         "must be greater than 0".into(),
                     );
                 }
+                if r.sentinel_password_file.is_some() && !sentinel {
+                    v.add(
+                        "storage.redis.sentinel_password_file",
+                        "only with a redis+sentinel:// or rediss+sentinel:// url".into(),
+                    );
+                }
                 if r.cluster && sentinel {
                     v.add(
                         "storage.redis.cluster",
@@ -788,6 +799,10 @@ impl Config {
             url: r.url.clone(),
             username: r.username.clone(),
             password: v.file_opt("storage.redis.password_file", &r.password_file),
+            sentinel_password: v.file_opt(
+                "storage.redis.sentinel_password_file",
+                &r.sentinel_password_file,
+            ),
             min_replicas: r.min_replicas,
             wait_timeout: r.wait_timeout,
             cluster: r.cluster,

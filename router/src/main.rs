@@ -157,6 +157,7 @@ fn open_store(config: &Loaded) -> anyhow::Result<Arc<dyn Store>> {
             replicas: r.min_replicas.map_or(Replicas::Auto, Replicas::AtLeast),
             wait_timeout: r.wait_timeout,
             cluster: r.cluster,
+            sentinel_password: r.sentinel_password.clone(),
             ..RedisConfig::new(r.url.clone())
         })?;
         tracing::info!(redis = %store.location(), consumer = %store.consumer(), "sharing state through redis");

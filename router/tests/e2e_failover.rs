@@ -389,3 +389,37 @@ fn a_demoted_primary_behind_a_managed_endpoint_means_reconnect_and_nothing_is_lo
         "more than the in-flight send repeated: {o:?}"
     );
 }
+
+#[test]
+fn sentinels_with_their_own_password_lead_to_the_primary() {
+    use beacon_router::secret::Secret;
+    use beacon_router::store::{RedisConfig, RedisStore, Store};
+    let set = SentinelSet::start_with(Some("sentinel-pw-9d2c"));
+    let mut cfg = RedisConfig::new(set.url());
+    cfg.sentinel_password = Some(Secret::new("sentinel-pw-9d2c"));
+    let store = RedisStore::open(cfg).expect("open through password-protected Sentinels");
+    let ids = store
+        .enqueue(
+            vec![beacon_router::store::NewDelivery {
+                destination: "d".into(),
+                group: beacon_router::model::Group::empty(
+                    beacon_router::model::Source::Alertmanager,
+                    "g",
+                    beacon_router::model::Status::Firing,
+                    "g",
+                ),
+                dedup: None,
+            }],
+            std::time::SystemTime::now(),
+        )
+        .expect("enqueue on the primary the Sentinels named");
+    assert_eq!(ids.len(), 1);
+    let mut wrong = RedisConfig::new(set.url());
+    wrong.sentinel_password = Some(Secret::new("not-it-4411"));
+    let err = RedisStore::open(wrong).expect_err("wrong Sentinel password");
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains("not-it-4411") && !text.contains("sentinel-pw-9d2c"),
+        "{text}"
+    );
+}

@@ -166,6 +166,8 @@ pub struct RedisConfig {
     pub replicas: Replicas,
     /// How long they get (`WAIT`'s timeout); must be more than zero (`WAIT` with 0 blocks).
     pub wait_timeout: Duration,
+    /// Sentinel's own `requirepass` (Sentinels ask their own password, not the primary's).
+    pub sentinel_password: Option<Secret>,
     /// Redis Cluster: `url` is any node; every key gets the hash tag of [`cluster_prefix`], so
     /// all of them live in one slot, and `MOVED`/`ASK` redirects are followed.
     pub cluster: bool,
@@ -208,6 +210,7 @@ impl RedisConfig {
             username: None,
             replicas: Replicas::Auto,
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            sentinel_password: None,
             cluster: false,
         }
     }
@@ -866,8 +869,24 @@ impl RedisStore {
                     s.db
                 );
                 let scheme = if s.tls { "rediss" } else { "redis" };
-                let nodes: Vec<String> =
-                    s.nodes.iter().map(|n| format!("{scheme}://{n}")).collect();
+                let mut nodes = Vec::with_capacity(s.nodes.len());
+                for n in &s.nodes {
+                    let info = format!("{scheme}://{n}")
+                        .into_connection_info()
+                        .map_err(|e| {
+                            open_err(
+                                location.clone(),
+                                format!("Sentinel address: {:?}", e.kind()),
+                            )
+                        })?;
+                    nodes.push(match &config.sentinel_password {
+                        Some(pw) => {
+                            let settings = info.redis_settings().clone().set_password(pw.expose());
+                            info.set_redis_settings(settings)
+                        }
+                        None => info,
+                    });
+                }
                 let sentinel = Sentinel::build(nodes)
                     .map_err(|e| open_err(location.clone(), e.to_string()))?;
                 let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(

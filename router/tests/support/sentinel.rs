@@ -118,10 +118,17 @@ pub struct SentinelSet {
     pub replica: Redis,
     pub relay: Relay,
     pub sentinels: Vec<(u16, Server, tempfile::TempDir)>,
+    /// The Sentinels' own password (`requirepass`), if any.
+    pub sentinel_password: Option<String>,
 }
 
 impl SentinelSet {
     pub fn start() -> SentinelSet {
+        Self::start_with(None)
+    }
+
+    /// With `sentinel_password`, the Sentinels ask it of clients and of each other.
+    pub fn start_with(sentinel_password: Option<&str>) -> SentinelSet {
         // Full syncs at once (Redis 7 waits 5 s for more replicas to share a diskless one).
         let primary = Redis::with_args(None, &["--repl-diskless-sync-delay", "0"]);
         let relay = Relay::start(primary.port);
@@ -133,9 +140,12 @@ impl SentinelSet {
             let port = free_port();
             let dir = tempfile::tempdir().expect("sentinel dir");
             let conf = dir.path().join("sentinel.conf");
+            let auth = sentinel_password
+                .map(|pw| format!("requirepass {pw}\nsentinel sentinel-pass {pw}\n"))
+                .unwrap_or_default();
             std::fs::write(
                 &conf,
-                format!(
+                auth + &format!(
                     "port {port}\nbind 127.0.0.1\ndir {}\n\
                      sentinel monitor {MASTER} 127.0.0.1 {} 2\n\
                      sentinel down-after-milliseconds {MASTER} 1000\n\
@@ -156,6 +166,7 @@ impl SentinelSet {
             replica,
             relay,
             sentinels,
+            sentinel_password: sentinel_password.map(str::to_string),
         };
         // The replica holds everything written from now on only once its initial sync is done.
         wait_for("the replica to sync", Duration::from_secs(30), || {
@@ -170,7 +181,7 @@ impl SentinelSet {
                 "sentinels to see the replica and each other",
                 Duration::from_secs(30),
                 || {
-                    let m = sentinel_master(port)?;
+                    let m = sentinel_master(port, sentinel_password)?;
                     (m.get("num-slaves").map(String::as_str) == Some("1")
                         && m.get("num-other-sentinels").map(String::as_str) == Some("2"))
                     .then_some(())
@@ -193,14 +204,18 @@ impl SentinelSet {
 
     /// The port of the server the Sentinels name as primary now.
     pub fn current_primary(&self) -> Option<u16> {
-        let m = sentinel_master(self.sentinels[0].0)?;
+        let m = sentinel_master(self.sentinels[0].0, self.sentinel_password.as_deref())?;
         m.get("port")?.parse().ok()
     }
 }
 
 /// `SENTINEL MASTER beacon` of the Sentinel on `port`, as a map.
-fn sentinel_master(port: u16) -> Option<std::collections::HashMap<String, String>> {
-    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+fn sentinel_master(
+    port: u16,
+    password: Option<&str>,
+) -> Option<std::collections::HashMap<String, String>> {
+    let auth = password.map(|pw| format!(":{pw}@")).unwrap_or_default();
+    let client = ::redis::Client::open(format!("redis://{auth}127.0.0.1:{port}")).ok()?;
     let mut c = client
         .get_connection_with_timeout(Duration::from_secs(2))
         .ok()?;

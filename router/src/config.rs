@@ -112,15 +112,37 @@ impl Default for Storage {
 pub const DEFAULT_REDIS_PREFIX: &str = "beacon:";
 /// Default `storage.redis.claim_after`.
 pub const DEFAULT_CLAIM_AFTER: Duration = Duration::from_secs(30);
+/// Default `storage.redis.wait_timeout`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The Redis store as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://host:port[/db]` or `rediss://` (TLS). No password in it: use `password_file`.
+    /// `redis://host:port[/db]` or `rediss://` (TLS); with Sentinel,
+    /// `redis+sentinel://host:port[,host:port...]/master_name[/db]` (`rediss+sentinel://`:
+    /// TLS to the Sentinels and the primary). No password in it: use `password_file`.
     pub url: String,
+    /// ACL user the router logs in as (`AUTH username password`); without it, `default`.
+    pub username: Option<String>,
     /// File holding the Redis password (`requirepass` / ACL user's password).
     pub password_file: Option<PathBuf>,
+    /// With Sentinel: file holding the Sentinels' own password (their `requirepass`), if they
+    /// have one.
+    pub sentinel_password_file: Option<PathBuf>,
+    /// Replicas that must confirm every write (`WAIT`) before a webhook is acknowledged, and
+    /// before dedup claims, thread state and delivery acks count as stored. Unset: 1 while the
+    /// primary reports a connected replica, 0 on a lone primary. 0: never wait. Too few in
+    /// time: the webhook is answered 503 (Alertmanager retries).
+    pub min_replicas: Option<u32>,
+    /// How long replicas get to confirm a write. Default 1s.
+    #[serde(default = "default_wait_timeout", deserialize_with = "duration")]
+    pub wait_timeout: Duration,
+    /// Redis Cluster: `url` names any node. Every key then carries one hash tag made from
+    /// `key_prefix` (`beacon:` becomes `{beacon}:`), so the router's state lives in one slot
+    /// (served by one primary) and its scripts run there; redirects are followed.
+    #[serde(default)]
+    pub cluster: bool,
     /// Prefix of every key, so several routers can share one Redis. Default `beacon:`.
     #[serde(default = "default_redis_prefix")]
     pub key_prefix: String,
@@ -138,13 +160,27 @@ fn default_claim_after() -> Duration {
     DEFAULT_CLAIM_AFTER
 }
 
+fn default_wait_timeout() -> Duration {
+    DEFAULT_WAIT_TIMEOUT
+}
+
 /// The Redis store, ready to connect.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     /// The URL (without a password).
     pub url: String,
+    /// The ACL user, if any.
+    pub username: Option<String>,
     /// The password, if any.
     pub password: Option<Secret>,
+    /// The Sentinels' password, if any.
+    pub sentinel_password: Option<Secret>,
+    /// Replicas every write waits for; `None`: automatic.
+    pub min_replicas: Option<u32>,
+    /// How long they get.
+    pub wait_timeout: Duration,
+    /// Redis Cluster mode.
+    pub cluster: bool,
     /// Key prefix.
     pub key_prefix: String,
     /// Idle time after which another replica's lease is taken over.
@@ -626,8 +662,21 @@ impl Config {
             }
             None => {}
             Some(r) => {
-                if let Err(e) = check_url(&r.url, &["redis", "rediss"]) {
-                    v.add("storage.redis.url", format!("{e} (rediss:// for TLS)"));
+                let sentinel = r
+                    .url
+                    .split_once("://")
+                    .is_some_and(|(scheme, _)| scheme.ends_with("+sentinel"));
+                let problem = if sentinel {
+                    sentinel_url_problem(&r.url)
+                } else {
+                    check_url(
+                        &r.url,
+                        &["redis", "rediss", "redis+sentinel", "rediss+sentinel"],
+                    )
+                    .err()
+                };
+                if let Some(problem) = problem {
+                    v.add("storage.redis.url", problem);
                 } else if r
                     .url
                     .split_once("://")
@@ -644,6 +693,28 @@ impl Config {
                 }
                 if r.claim_after.is_zero() {
                     v.add("storage.redis.claim_after", "must be greater than 0".into());
+                }
+                // `WAIT n 0` blocks for ever.
+                if r.wait_timeout.is_zero() {
+                    v.add(
+                        "storage.redis.wait_timeout",
+                        "must be greater than 0".into(),
+                    );
+                }
+                if r.sentinel_password_file.is_some() && !sentinel {
+                    v.add(
+                        "storage.redis.sentinel_password_file",
+                        "only with a redis+sentinel:// or rediss+sentinel:// url".into(),
+                    );
+                }
+                if r.cluster && sentinel {
+                    v.add(
+                        "storage.redis.cluster",
+                        "a cluster elects its own primaries: use a node's redis:// URL, not Sentinel".into(),
+                    );
+                }
+                if r.username.as_deref() == Some("") {
+                    v.add("storage.redis.username", "must not be empty".into());
                 }
             }
         }
@@ -775,7 +846,15 @@ impl Config {
         });
         let redis = self.storage.redis.as_ref().map(|r| RedisSettings {
             url: r.url.clone(),
+            username: r.username.clone(),
             password: v.file_opt("storage.redis.password_file", &r.password_file),
+            sentinel_password: v.file_opt(
+                "storage.redis.sentinel_password_file",
+                &r.sentinel_password_file,
+            ),
+            min_replicas: r.min_replicas,
+            wait_timeout: r.wait_timeout,
+            cluster: r.cluster,
             key_prefix: r.key_prefix.clone(),
             claim_after: r.claim_after,
         });
@@ -1138,6 +1217,30 @@ const HTTP_SCHEMES: &[&str] = &["http", "https"];
 /// character anywhere (a pasted webhook URL with a stray space or newline fails only when the
 /// first alert is sent), a scheme, and a host. The message never quotes the URL: webhook URLs
 /// carry their credential in the path or query, and Redis URLs may carry a password.
+/// What is wrong with a Sentinel URL (`redis+sentinel://host:port[,host:port...]/master[/db]`),
+/// without quoting it: each Sentinel address is checked as `check_url` checks a host.
+fn sentinel_url_problem(raw: &str) -> Option<String> {
+    let (_, rest) = raw.split_once("://")?;
+    let Some((hosts, path)) = rest.split_once('/') else {
+        return Some(SENTINEL_SHAPE.into());
+    };
+    if hosts.is_empty() || path.split('/').next().unwrap_or("").is_empty() {
+        return Some(SENTINEL_SHAPE.into());
+    }
+    // Credentials (`user:password@`) come before the first address.
+    let hosts = hosts.rsplit_once('@').map_or(hosts, |(_, h)| h);
+    hosts
+        .split(',')
+        .find_map(|h| check_url(&format!("redis://{h}/"), &["redis"]).err())
+        .or_else(|| {
+            raw.chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+                .then(|| "url must not contain whitespace or control characters".into())
+        })
+}
+
+const SENTINEL_SHAPE: &str = "a Sentinel URL names the Sentinels and the master: redis+sentinel://host:port[,host:port...]/master_name[/db]";
+
 pub fn check_url(raw: &str, schemes: &[&str]) -> Result<(), String> {
     let want = || {
         let list: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();

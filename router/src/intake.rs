@@ -4,7 +4,10 @@
 //! by themselves; alone, a webhook is written at once.
 //!
 //! A failed write fails every webhook of the batch (each handler answers 503 and Alertmanager
-//! retries); nothing of it was stored, the transaction being all or nothing.
+//! retries); nothing of it was stored, the transaction being all or nothing. The one exception
+//! is Redis's `NotReplicated`: the batch is on the primary but too few replicas confirmed it,
+//! so it is not acknowledged (a failover could lose it); the retry then queues it a second
+//! time (or, with dedup keys, is dropped as a duplicate), so a repeat is possible, a loss is not.
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -13,7 +13,7 @@ use beacon_router::app::{Active, App};
 use beacon_router::config::{Config, Loaded};
 use beacon_router::model::{Alert, Group, LabelSet, Source, Status};
 use beacon_router::notify::Attempt;
-use beacon_router::store::{EmbeddedStore, RedisConfig, RedisStore, Store, StoreError};
+use beacon_router::store::{EmbeddedStore, RedisConfig, RedisStore, Replicas, Store, StoreError};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -188,8 +188,13 @@ fn open_store(config: &Loaded) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(r) = &config.redis {
         let store = RedisStore::open(RedisConfig {
             password: r.password.clone(),
+            username: r.username.clone(),
             prefix: r.key_prefix.clone(),
             idle_timeout: r.claim_after,
+            replicas: r.min_replicas.map_or(Replicas::Auto, Replicas::AtLeast),
+            wait_timeout: r.wait_timeout,
+            cluster: r.cluster,
+            sentinel_password: r.sentinel_password.clone(),
             ..RedisConfig::new(r.url.clone())
         })?;
         tracing::info!(redis = %store.location(), consumer = %store.consumer(), "sharing state through redis");

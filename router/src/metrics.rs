@@ -49,6 +49,8 @@ pub struct Metrics {
     /// `evicted`: made room at the connection cap).
     pub connections_closed: IntCounterVec,
     store_up: IntGauge,
+    /// Mirrors `Store::unreplicated_writes` (a count kept by the store) at each scrape.
+    unreplicated: IntCounter,
     queue_depth: GaugeVec,
     queue_oldest: GaugeVec,
     dead_letter_depth: IntGauge,
@@ -206,6 +208,15 @@ impl Metrics {
                 "beacon_router_store_up",
                 "1 if the store (the embedded file, or Redis) accepts writes, else 0.",
             ),
+            unreplicated: {
+                let c = IntCounter::new(
+                    "beacon_router_store_unreplicated_writes_total",
+                    "Store writes (webhooks answered 503, acks, dedup and thread state) that too few Redis replicas confirmed in time (storage.redis.min_replicas).",
+                )
+                .unwrap_or_else(|e| unreachable!("unreplicated counter is well formed: {e}"));
+                let _ = r.register(Box::new(c.clone()));
+                c
+            },
             queue_depth: gauge(
                 &r,
                 "beacon_router_queue_depth",
@@ -231,6 +242,11 @@ impl Metrics {
     /// store that cannot be read leaves the queue gauges out rather than reporting stale ones.
     pub fn render(&self, store: &dyn Store) -> String {
         self.store_up.set(i64::from(store.healthy()));
+        let unreplicated = store.unreplicated_writes();
+        if unreplicated > self.unreplicated.get() {
+            self.unreplicated
+                .inc_by(unreplicated - self.unreplicated.get());
+        }
         self.queue_depth.reset();
         self.queue_oldest.reset();
         let now = std::time::SystemTime::now();

@@ -3,9 +3,10 @@
 //! message/s per channel. A burst of 300 alerts in 10 groups while one replica is killed with
 //! -9: every acknowledged notification delivered, at most the killed replica's in-flight
 //! message repeated, the shared rate never exceeded, resolved groups edited and told in their
-//! own threads. And Redis restarted mid-burst: webhooks refused with 5xx during the outage,
-//! nothing acknowledged lost, delivery resumes by itself. And `rediss://`: TLS to a real
-//! redis-server with a test CA, refused while the CA is unknown.
+//! own threads; the same on a three-primary Redis Cluster in cluster mode. And Redis restarted
+//! mid-burst: webhooks refused with 5xx during the outage, nothing acknowledged lost, delivery
+//! resumes by itself. And `rediss://`: TLS to a real redis-server with a test CA, refused while
+//! the CA is unknown.
 
 mod support;
 
@@ -38,9 +39,13 @@ fn slack() -> SlackStandin {
 /// A replica on `redis`, posting to C1 (team a) and C2 (team b) at 1/s with no burst, so that
 /// together the replicas never exceed what the stand-in allows.
 fn replica(redis: &Redis, slack: &SlackStandin) -> Router {
+    replica_on(&redis.url(), false, slack)
+}
+
+/// A replica on the Redis at `url`, in cluster mode if `cluster`.
+fn replica_on(url: &str, cluster: bool, slack: &SlackStandin) -> Router {
     let storage = format!(
-        "  redis:\n    url: {}\n    key_prefix: \"ha-test:\"\n    claim_after: 4s\n",
-        redis.url()
+        "  redis:\n    url: {url}\n    key_prefix: \"ha-test:\"\n    claim_after: 4s\n    cluster: {cluster}\n"
     );
     let r = Router::start_with_storage(&storage, "");
     r.write_config(&support::two_team_config(
@@ -114,9 +119,21 @@ fn deliver(routers: &[&Router], body: &Value) -> bool {
 #[test]
 fn two_replicas_one_killed_mid_burst_lose_nothing_and_keep_the_rate() {
     let redis = Redis::new();
+    two_replicas_one_killed(&redis.url(), false);
+}
+
+/// The same on a three-primary Redis Cluster: the replicas' state in one slot, reached through
+/// the first node (redirected when another serves the slot).
+#[test]
+fn on_a_redis_cluster_two_replicas_one_killed_mid_burst_lose_nothing() {
+    let cluster = support::cluster::Cluster::start();
+    two_replicas_one_killed(&cluster.nodes[0].url(), true);
+}
+
+fn two_replicas_one_killed(url: &str, cluster: bool) {
     let slack = slack();
-    let a = replica(&redis, &slack);
-    let mut b = replica(&redis, &slack);
+    let a = replica_on(url, cluster, &slack);
+    let mut b = replica_on(url, cluster, &slack);
 
     // The burst: each group's alerts arrive in three growing webhooks (10, 20, 30 alerts),
     // alternating between the replicas as a Service would; replica B dies half way.

@@ -438,3 +438,104 @@ fn an_unreachable_redis_fails_open_naming_the_address() {
         .expect_err("not a redis URL");
     assert!(!bad.to_string().contains("hunter2"), "{bad}");
 }
+
+/// A primary and a replica of it, both in sync.
+fn primary_and_replica() -> (Redis, Redis) {
+    let primary = Redis::with_args(None, &["--repl-diskless-sync-delay", "0"]);
+    let port = primary.port.to_string();
+    let replica = Redis::with_args(None, &["--replicaof", "127.0.0.1", &port]);
+    wait_for("the replica to sync", Duration::from_secs(30), || {
+        let info: String = replica.cmd(&["INFO", "replication"]).ok()?;
+        info.contains("master_link_status:up").then_some(())
+    })
+    .expect("replica in sync");
+    (primary, replica)
+}
+
+#[test]
+fn replicated_writes_wait_for_the_replica_and_fail_without_it() {
+    use beacon_router::store::Replicas;
+    // Strict on a lone primary: the write happens there but is not acknowledged.
+    let lone = Redis::new();
+    let mut cfg = RedisConfig::new(lone.url());
+    cfg.replicas = Replicas::AtLeast(1);
+    cfg.wait_timeout = Duration::from_millis(100);
+    let strict = RedisStore::open(cfg).expect("open");
+    let err = strict
+        .enqueue(vec![item("d", "1")], store_suite::t0())
+        .expect_err("no replica to confirm");
+    assert!(
+        matches!(
+            err,
+            StoreError::NotReplicated {
+                acked: 0,
+                wanted: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "store {}: enqueue: written but confirmed by 0 of 1 replicas within 100 ms",
+            lone.url()
+        )
+    );
+    assert_eq!(strict.unreplicated_writes(), 1);
+    // Automatic on a lone primary: nothing to wait for.
+    let auto = RedisStore::open(RedisConfig::new(lone.url())).expect("open");
+    auto.enqueue(vec![item("d", "2")], store_suite::t0())
+        .expect("a lone primary acknowledges");
+    assert_eq!(auto.unreplicated_writes(), 0);
+
+    // Automatic with a replica: every acknowledged write is on the replica when it returns.
+    let (primary, replica) = primary_and_replica();
+    let s = RedisStore::open(RedisConfig::new(primary.url())).expect("open");
+    for i in 0..20 {
+        let ids = s
+            .enqueue(vec![item("d", &i.to_string())], store_suite::t0())
+            .expect("replicated");
+        let id = ids[0].expect("queued");
+        let on_replica: i64 = replica
+            .cmd(&["EXISTS", &format!("beacon:d:{id}")])
+            .expect("EXISTS on the replica");
+        assert_eq!(
+            on_replica, 1,
+            "delivery {id} not on the replica when acknowledged"
+        );
+    }
+    s.set_thread("d", "g", "1700000000.000100").expect("thread");
+    let ts: Option<String> = replica
+        .cmd(&["HGET", "beacon:thread:d", "g"])
+        .expect("HGET on the replica");
+    assert_eq!(ts.as_deref(), Some("1700000000.000100"));
+    // The replica stops confirming (paused): writes are refused, not acknowledged.
+    let pid = replica.pid().to_string();
+    let stop = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill");
+    assert!(stop.success());
+    let mut cfg = RedisConfig::new(primary.url());
+    cfg.wait_timeout = Duration::from_millis(100);
+    let waiting = RedisStore::open(cfg).expect("open");
+    let refused = waiting.enqueue(vec![item("d", "x")], store_suite::t0());
+    let _ = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status();
+    assert!(
+        matches!(refused, Err(StoreError::NotReplicated { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(waiting.unreplicated_writes(), 1);
+}
+
+#[test]
+fn a_replica_is_not_taken_for_the_primary() {
+    let (_primary, replica) = primary_and_replica();
+    let mut cfg = RedisConfig::new(replica.url());
+    cfg.timeout = Duration::from_millis(500);
+    let err = RedisStore::open(cfg).expect_err("a replica is not the primary");
+    assert!(err.to_string().contains("not the primary"), "{err}");
+}

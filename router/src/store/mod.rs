@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::model;
 
 pub use embedded::EmbeddedStore;
-pub use redis::{RedisConfig, RedisStore};
+pub use redis::{cluster_prefix, RedisConfig, RedisStore, Replicas};
 
 /// One queued delivery: a routed group for one destination.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +89,17 @@ pub enum StoreError {
         op: &'static str,
         what: &'static str,
         id: u64,
+    },
+    /// The write happened on the Redis primary but fewer than `wanted` replicas confirmed it
+    /// within the wait: it is not acknowledged (a failover now could lose it), and the caller
+    /// fails as for a backend error. Repeating the operation must be harmless.
+    #[error("store {location}: {op}: written but confirmed by {acked} of {wanted} replicas within {waited_ms} ms")]
+    NotReplicated {
+        location: String,
+        op: &'static str,
+        acked: u32,
+        wanted: u32,
+        waited_ms: u64,
     },
     /// A stored record could not be decoded.
     #[error("store {location}: {op}: corrupt record {key}: {detail}")]
@@ -189,6 +200,12 @@ pub trait Store: Send + Sync {
 
     /// Whether the store can currently accept writes (for `/readyz`).
     fn healthy(&self) -> bool;
+
+    /// Writes that failed with `NotReplicated` since the store was opened (for the
+    /// `beacon_router_store_unreplicated_writes_total` counter); stores without replicas: 0.
+    fn unreplicated_writes(&self) -> u64 {
+        0
+    }
 
     /// Pacing: takes a token from the bucket `key` at `now` and returns zero, or returns how long
     /// to wait before asking again. Exactly the semantics of [`crate::pace::Pacer::try_take`]: a

@@ -58,20 +58,56 @@
 //! `take_token`/`pause` run `crate::pace::Pacer`'s algorithm in Lua over `pace:<key>` with the
 //! caller's `now` (µs), so all replicas share one bucket per destination.
 //!
-//! # Connections
+//! # Replicated acknowledgement
+//! Redis replicates asynchronously: a primary that dies right after answering takes the write
+//! with it, and Sentinel (or a managed service) promotes a replica that never saw it. So every
+//! write that must survive a failover (enqueue with its dedup claims, `claim_dedup`,
+//! `set_thread`, `ack`/`ack_many`, `dead_letter`, `replay`) is followed, on the same
+//! connection, by `WAIT n timeout`: the call returns only once `n` replicas confirmed it, and
+//! otherwise fails with `StoreError::NotReplicated` (the intake answers 503, Alertmanager
+//! retries; an unconfirmed ack means at worst one repeated send, and `lease` waits too, so
+//! nothing more is sent while acks cannot be confirmed). `n` is
+//! `RedisConfig::replicas`: a fixed number, or `Auto`: one whenever the primary reports a
+//! connected replica (`INFO replication`, read on every connect and again when a `WAIT` falls
+//! short), none on a lone primary. Retries and pacing are not waited for: losing one in a
+//! failover only hastens a send.
+//!
+//! # Connections and failover
 //! A small pool of synchronous connections (the trait is sync and runs on the blocking pool),
-//! each with connect, read and write timeouts. An I/O error drops every pooled connection; the
-//! failing call returns `StoreError::Backend` naming the address (never the password) and the
-//! operation, and later calls reconnect, spaced by an exponential backoff. Redis Cluster is not
-//! supported (scripts touch keys derived from their arguments).
+//! each with connect, read and write timeouts. The primary is found anew on every connect:
+//! through the Sentinels (`redis+sentinel://`, the redis crate's `Sentinel`), or by resolving
+//! the URL's host again (a managed primary endpoint whose DNS moves on failover). A server
+//! that says it is a replica (`INFO replication` at connect, or a `READONLY` answer later: a
+//! demoted primary) is not the primary: the connection is dropped and the next one looks
+//! again. An I/O error drops every pooled connection; the failing call returns
+//! `StoreError::Backend` naming the address (never the password) and the operation, and later
+//! calls reconnect, spaced by an exponential backoff. A call that certainly did not happen
+//! (`READONLY`) or only reads is retried once on a fresh connection; a write cut off by an I/O
+//! error is not (it may have happened): its caller decides (503 for the intake, a later step
+//! for delivery).
+//!
+//! # Cluster mode
+//! With `RedisConfig::cluster` the prefix carries a hash tag (`beacon:` becomes `{beacon}:`,
+//! see [`cluster_prefix`]), so every key of one deployment hashes to one slot and every script
+//! touches that slot only, as Redis Cluster requires. Each script declares one key of the slot
+//! (`KEYS[1]`, the id counter), so a node that does not serve the slot answers `MOVED` instead
+//! of running it: the store remembers the node it names and repeats the call there (`ASK`: once,
+//! after `ASKING`; `TRYAGAIN`/`CLUSTERDOWN`: a moment later). A lost connection sends it back to
+//! the URL's node, which redirects again. One slot means one primary: a cluster adds no
+//! throughput to one router deployment, only lets it share a cluster with other users.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Connection, ConnectionAddr, IntoConnectionInfo, RedisResult, Script};
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::{
+    Connection, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, RedisError,
+    RedisResult, Script, TlsMode,
+};
 
 use super::{from_millis, to_millis, DeadLetter, Delivery, NewDelivery, Store, StoreError};
 use crate::config::Rate;
@@ -84,6 +120,8 @@ pub const DEFAULT_PREFIX: &str = "beacon:";
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default connect, read and write timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default time replicas get to confirm a write (`WAIT`).
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Connections kept open for reuse.
 const POOL_SIZE: usize = 8;
@@ -107,8 +145,10 @@ const READ_CAP: usize = 1_000;
 /// How to reach Redis and how this store appears there.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `redis://host:port/db` or `rediss://host:port/db` (TLS). A password in the URL works,
-    /// but `password` (read from a file) is the way to keep it out of the config.
+    /// `redis://host:port/db` or `rediss://host:port/db` (TLS), or Sentinels and the master
+    /// name: `redis+sentinel://host:port[,host:port...]/master[/db]` (`rediss+sentinel://`:
+    /// TLS to Sentinels and primary). A password in the URL works, but `password` (read from a
+    /// file) is the way to keep it out of the config.
     pub url: String,
     /// `AUTH` password; overrides one in the URL.
     pub password: Option<Secret>,
@@ -120,11 +160,45 @@ pub struct RedisConfig {
     pub idle_timeout: Duration,
     /// Connect, read and write timeout of every call.
     pub timeout: Duration,
+    /// ACL user (`AUTH username password`); overrides one in the URL.
+    pub username: Option<String>,
+    /// Replicas that must confirm a write before it counts as stored.
+    pub replicas: Replicas,
+    /// How long they get (`WAIT`'s timeout); must be more than zero (`WAIT` with 0 blocks).
+    pub wait_timeout: Duration,
+    /// Sentinel's own `requirepass` (Sentinels ask their own password, not the primary's).
+    pub sentinel_password: Option<Secret>,
+    /// Redis Cluster: `url` is any node; every key gets the hash tag of [`cluster_prefix`], so
+    /// all of them live in one slot, and `MOVED`/`ASK` redirects are followed.
+    pub cluster: bool,
+}
+
+/// The key prefix used in cluster mode: `prefix` itself if it already holds a hash tag
+/// (`{...}`), else `{prefix}:` without its trailing `:` (`beacon:` becomes `{beacon}:`), so that
+/// every key of one deployment hashes to one slot and each Lua script touches one slot only.
+pub fn cluster_prefix(prefix: &str) -> String {
+    let tagged = prefix
+        .find('{')
+        .is_some_and(|open| prefix[open + 1..].find('}').is_some_and(|len| len > 0));
+    if tagged {
+        prefix.to_string()
+    } else {
+        format!("{{{}}}:", prefix.trim_end_matches(':'))
+    }
+}
+
+/// How many replicas must confirm a write (`WAIT`) before the store reports it done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    /// One while the primary reports a connected replica, none on a lone primary.
+    Auto,
+    /// Exactly this many; 0 never waits, more than the replicas there are fails every write.
+    AtLeast(u32),
 }
 
 impl RedisConfig {
     /// `url` with the defaults: prefix `beacon:`, a fresh consumer name, idle timeout 60 s,
-    /// timeout 2 s, no separate password.
+    /// timeout 2 s, no separate user or password, replicated acknowledgement `Auto` with 1 s.
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
@@ -133,6 +207,11 @@ impl RedisConfig {
             consumer: consumer_name(),
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            username: None,
+            replicas: Replicas::Auto,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            sentinel_password: None,
+            cluster: false,
         }
     }
 }
@@ -181,7 +260,7 @@ impl fmt::Debug for Pool {
 
 /// The Redis-backed store. Cheap to share: one per process, used from many threads.
 pub struct RedisStore {
-    client: redis::Client,
+    target: Target,
     /// `redis://host:port/db`, without credentials: the name in every error.
     location: String,
     prefix: String,
@@ -189,6 +268,31 @@ pub struct RedisStore {
     idle_ms: u64,
     timeout: Duration,
     pool: Mutex<Pool>,
+    replicas: Replicas,
+    wait_ms: u64,
+    /// Connected replicas the primary reported when last asked (for `Replicas::Auto`).
+    seen_replicas: AtomicU32,
+    /// Writes not confirmed by enough replicas in time (each failed its caller).
+    unreplicated: AtomicU64,
+    /// A key of the deployment's slot, declared by every script so a cluster node that does
+    /// not serve the slot answers `MOVED` instead of running it.
+    slot_key: String,
+    /// Cluster mode: the URL's node with its credentials and TLS, to build redirected ones.
+    seed: Option<ConnectionInfo>,
+    /// Cluster mode: the node that serves the slot (from the last `MOVED`).
+    redirect: Mutex<Option<(String, u16)>>,
+}
+
+/// Where the primary is.
+enum Target {
+    /// One address, resolved again on every connect (a managed primary endpoint).
+    Direct(redis::Client),
+    /// Asked of the Sentinels on every connect.
+    Sentinel {
+        sentinel: Mutex<Sentinel>,
+        master: String,
+        node: SentinelNodeConnectionInfo,
+    },
 }
 
 impl fmt::Debug for RedisStore {
@@ -574,6 +678,140 @@ fn describe(info: &redis::ConnectionInfo) -> String {
     }
 }
 
+/// Most cluster redirects one call follows.
+const MAX_REDIRECTS: u32 = 5;
+
+/// A cluster's answer that the command belongs elsewhere (or later).
+#[derive(Debug, PartialEq)]
+enum Redirect {
+    Moved,
+    Ask,
+    TryAgain,
+}
+
+/// `MOVED slot host:port`, `ASK slot host:port`, or `TRYAGAIN`/`CLUSTERDOWN` (then the
+/// address is empty).
+fn redirect_of(e: &RedisError) -> Option<(Redirect, String, u16)> {
+    let kind = match e.code()? {
+        "MOVED" => Redirect::Moved,
+        "ASK" => Redirect::Ask,
+        "TRYAGAIN" | "CLUSTERDOWN" => return Some((Redirect::TryAgain, String::new(), 0)),
+        _ => return None,
+    };
+    // The detail is `<slot> <host>:<port>`.
+    let addr = e.detail()?.split_whitespace().nth(1)?;
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((kind, host.to_string(), port.parse().ok()?))
+}
+
+/// A client for cluster node `host:port` with `seed`'s credentials, database and TLS.
+fn node_client(seed: &ConnectionInfo, host: String, port: u16) -> RedisResult<redis::Client> {
+    let addr = match seed.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host, port),
+    };
+    redis::Client::open(seed.clone().set_addr(addr))
+}
+
+/// Operations that only read: repeated once after a lost connection.
+const READ_ONLY_OPS: &[&str] = &[
+    "open",
+    "healthy",
+    "destinations",
+    "depth",
+    "thread",
+    "dead_letters",
+    "replication info",
+];
+
+/// Whether `e` is a `READONLY` answer (from a command or from a script's write): the server
+/// is a replica now, and nothing was written.
+fn is_readonly(e: &RedisError) -> bool {
+    e.code() == Some("READONLY") || e.to_string().contains("READONLY")
+}
+
+/// From `INFO replication`: whether the server is a primary, and its connected replicas.
+fn parse_replication(info: &str) -> (bool, u32) {
+    let mut primary = false;
+    let mut replicas = 0;
+    for line in info.lines() {
+        match line.trim().split_once(':') {
+            Some(("role", role)) => primary = role == "master",
+            Some(("connected_slaves", n)) => replicas = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    (primary, replicas)
+}
+
+/// A `redis+sentinel://` URL, parsed.
+#[derive(Debug, PartialEq)]
+struct SentinelUrl {
+    tls: bool,
+    /// `host:port` of each Sentinel (port 26379 when left out).
+    nodes: Vec<String>,
+    master: String,
+    db: i64,
+}
+
+/// `Some` for a `redis+sentinel://` or `rediss+sentinel://` URL: the Sentinels, the master
+/// name and the database, or why the URL is wrong (without quoting it).
+fn parse_sentinel_url(url: &str) -> Option<Result<SentinelUrl, String>> {
+    let (tls, rest) = if let Some(r) = url.strip_prefix("redis+sentinel://") {
+        (false, r)
+    } else {
+        (true, url.strip_prefix("rediss+sentinel://")?)
+    };
+    let shape = "expected redis+sentinel://host:port[,host:port...]/master[/db]";
+    let mut parts = rest.splitn(3, '/');
+    let hosts = parts.next().unwrap_or("");
+    if hosts.contains('@') {
+        return Some(Err(format!(
+            "credentials in a Sentinel URL are not supported (use username and password_file); {shape}"
+        )));
+    }
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            {
+                h.to_string()
+            } else {
+                format!("{h}:26379")
+            }
+        })
+        .collect();
+    let master = parts.next().unwrap_or("").to_string();
+    if nodes.is_empty() || master.is_empty() {
+        return Some(Err(format!("no Sentinel address or master name: {shape}")));
+    }
+    let db = match parts.next().filter(|d| !d.is_empty()) {
+        None => 0,
+        Some(d) => match d.parse() {
+            Ok(db) => db,
+            Err(_) => return Some(Err(format!("invalid database number: {shape}"))),
+        },
+    };
+    Some(Ok(SentinelUrl {
+        tls,
+        nodes,
+        master,
+        db,
+    }))
+}
+
 /// Microseconds since the epoch (pacing keeps sub-millisecond waits).
 fn to_micros(t: SystemTime) -> u64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -587,7 +825,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl RedisStore {
-    /// Connects to Redis per `config` and checks the connection (`AUTH`, `PING`): a wrong
+    /// Connects to Redis per `config` and checks the connection (`AUTH`, `INFO`): a wrong
     /// address or password fails here with `StoreError::Open`, naming the address only.
     pub fn open(config: RedisConfig) -> Result<Self, StoreError> {
         let redacted = || {
@@ -601,34 +839,111 @@ impl RedisStore {
                 .to_string()
                 + "://..."
         };
-        let mut info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| StoreError::Open {
-                location: redacted(),
-                detail: format!(
-                    "invalid Redis URL ({:?}): expected redis://[user@]host[:port][/db] or rediss://...",
-                    e.kind()
-                ),
-            })?;
-        if let Some(pw) = &config.password {
-            let settings = info.redis_settings().clone().set_password(pw.expose());
-            info = info.set_redis_settings(settings);
-        }
-        let location = describe(&info);
-        let client = redis::Client::open(info).map_err(|e| StoreError::Open {
-            location: location.clone(),
-            detail: e.to_string(),
-        })?;
+        let open_err = |location: String, detail: String| StoreError::Open { location, detail };
+        let credentials = |settings: redis::RedisConnectionInfo| {
+            let settings = match &config.username {
+                Some(u) => settings.set_username(u),
+                None => settings,
+            };
+            match &config.password {
+                Some(pw) => settings.set_password(pw.expose()),
+                None => settings,
+            }
+        };
+        let mut seed = None;
+        let (target, location) = match parse_sentinel_url(&config.url) {
+            Some(_) if config.cluster => return Err(open_err(
+                redacted(),
+                "Sentinel and cluster mode exclude each other: a cluster elects its own primaries"
+                    .into(),
+            )),
+            Some(parsed) => {
+                let s = parsed.map_err(|e| open_err(redacted(), e))?;
+                let location = format!(
+                    "{}://{}/{}/{}",
+                    if s.tls {
+                        "rediss+sentinel"
+                    } else {
+                        "redis+sentinel"
+                    },
+                    s.nodes.join(","),
+                    s.master,
+                    s.db
+                );
+                let scheme = if s.tls { "rediss" } else { "redis" };
+                let mut nodes = Vec::with_capacity(s.nodes.len());
+                for n in &s.nodes {
+                    let info = format!("{scheme}://{n}")
+                        .into_connection_info()
+                        .map_err(|e| {
+                            open_err(
+                                location.clone(),
+                                format!("Sentinel address: {:?}", e.kind()),
+                            )
+                        })?;
+                    nodes.push(match &config.sentinel_password {
+                        Some(pw) => {
+                            let settings = info.redis_settings().clone().set_password(pw.expose());
+                            info.set_redis_settings(settings)
+                        }
+                        None => info,
+                    });
+                }
+                let sentinel = Sentinel::build(nodes)
+                    .map_err(|e| open_err(location.clone(), e.to_string()))?;
+                let mut node = SentinelNodeConnectionInfo::default().set_redis_connection_info(
+                    credentials(redis::RedisConnectionInfo::default().set_db(s.db)),
+                );
+                if s.tls {
+                    node = node.set_tls_mode(TlsMode::Secure);
+                }
+                let target = Target::Sentinel {
+                    sentinel: Mutex::new(sentinel),
+                    master: s.master,
+                    node,
+                };
+                (target, location)
+            }
+            None => {
+                let info = config.url.as_str().into_connection_info().map_err(|e| {
+                    open_err(
+                        redacted(),
+                        format!(
+                            "invalid Redis URL ({:?}): expected redis://[user@]host[:port][/db], rediss://... or redis+sentinel://host:port[,...]/master[/db]",
+                            e.kind()
+                        ),
+                    )
+                })?;
+                let settings = credentials(info.redis_settings().clone());
+                let info: ConnectionInfo = info.set_redis_settings(settings);
+                let location = describe(&info);
+                seed = config.cluster.then(|| info.clone());
+                let client = redis::Client::open(info)
+                    .map_err(|e| open_err(location.clone(), e.to_string()))?;
+                (Target::Direct(client), location)
+            }
+        };
+        let prefix = if config.cluster {
+            cluster_prefix(&config.prefix)
+        } else {
+            config.prefix
+        };
         let store = RedisStore {
-            client,
+            target,
             location,
-            prefix: config.prefix,
+            slot_key: format!("{prefix}next_id"),
+            seed,
+            redirect: Mutex::new(None),
+            prefix,
             consumer: config.consumer,
             idle_ms: millis(config.idle_timeout),
             timeout: config.timeout,
             pool: Mutex::new(Pool::default()),
+            replicas: config.replicas,
+            // `WAIT` with 0 blocks for ever: never send it.
+            wait_ms: millis(config.wait_timeout).max(1),
+            seen_replicas: AtomicU32::new(0),
+            unreplicated: AtomicU64::new(0),
         };
         store
             .with_conn("open", |c| redis::cmd("PING").query::<String>(c))
@@ -640,6 +955,14 @@ impl RedisStore {
                 },
             })?;
         Ok(store)
+    }
+
+    /// Replicas the next write waits for.
+    fn wanted_replicas(&self) -> u32 {
+        match self.replicas {
+            Replicas::AtLeast(n) => n,
+            Replicas::Auto => self.seen_replicas.load(Ordering::Relaxed).min(1),
+        }
     }
 
     /// The address this store talks to (no credentials).
@@ -705,13 +1028,7 @@ impl RedisStore {
                 }
             }
         }
-        let connect = || -> RedisResult<Connection> {
-            let c = self.client.get_connection_with_timeout(self.timeout)?;
-            c.set_read_timeout(Some(self.timeout))?;
-            c.set_write_timeout(Some(self.timeout))?;
-            Ok(c)
-        };
-        match connect() {
+        match self.connect() {
             Ok(c) => {
                 let mut pool = self.pool();
                 pool.retry_at = None;
@@ -729,37 +1046,181 @@ impl RedisStore {
         }
     }
 
-    /// Runs `f` on a connection. A connection that failed by I/O is dropped with every pooled
-    /// one (they all lead to the same server); one that got a Redis error answer is reused.
+    /// A new connection to the primary: found through the Sentinels or by resolving the URL's
+    /// host again, and checked to be a primary (a managed endpoint's DNS may still name the
+    /// demoted one). Records how many replicas it has, for `Replicas::Auto`.
+    fn connect(&self) -> RedisResult<Connection> {
+        let redirect = self
+            .redirect
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let client = match (&self.target, &self.seed, redirect) {
+            (Target::Direct(_), Some(seed), Some((host, port))) => node_client(seed, host, port)?,
+            (Target::Direct(client), _, _) => client.clone(),
+            (
+                Target::Sentinel {
+                    sentinel,
+                    master,
+                    node,
+                },
+                _,
+                _,
+            ) => {
+                // A panic while asking left only the Sentinel connection cache behind.
+                let mut s = sentinel.lock().unwrap_or_else(|p| p.into_inner());
+                s.master_for(master, Some(node))?
+            }
+        };
+        let mut c = client.get_connection_with_timeout(self.timeout)?;
+        // A read waits for `WAIT` too.
+        c.set_read_timeout(Some(self.timeout + Duration::from_millis(self.wait_ms)))?;
+        c.set_write_timeout(Some(self.timeout))?;
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut c)?;
+        let (primary, replicas) = parse_replication(&info);
+        if !primary {
+            return Err(RedisError::from((
+                ErrorKind::Io,
+                "not the primary",
+                "the server is a replica (failover in progress?)".to_string(),
+            )));
+        }
+        self.seen_replicas.store(replicas, Ordering::Relaxed);
+        Ok(c)
+    }
+
+    /// Runs `f` on a connection. A connection that failed by I/O or answered `READONLY` (a
+    /// demoted primary) is dropped with every pooled one (they all lead to the same server);
+    /// one that got another Redis error answer is reused. `f` runs a second time, on a fresh
+    /// connection, when the first run certainly had no effect (`READONLY`) or `op` only reads.
     fn with_conn<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
-        let mut con = self.connection(op)?;
-        match f(&mut con) {
-            Ok(v) => {
-                let mut pool = self.pool();
-                if pool.idle.len() < POOL_SIZE {
-                    pool.idle.push(con);
+        let mut attempt = 0;
+        let mut redirects = 0;
+        let mut ask: Option<(String, u16)> = None;
+        loop {
+            attempt += 1;
+            let asked = ask.take();
+            let mut kept: Option<Connection> = None;
+            let result = match &asked {
+                // `ASK`: this one command goes to the node importing the slot, after `ASKING`.
+                Some((host, port)) => {
+                    let seed = self
+                        .seed
+                        .as_ref()
+                        .ok_or_else(|| self.backend(op, "ASK without cluster mode"))?;
+                    node_client(seed, host.clone(), *port)
+                        .and_then(|c| c.get_connection_with_timeout(self.timeout))
+                        .and_then(|mut c| {
+                            redis::cmd("ASKING").query::<()>(&mut c)?;
+                            f(&mut c)
+                        })
                 }
-                Ok(v)
+                None => {
+                    let mut con = self.connection(op)?;
+                    let r = f(&mut con);
+                    kept = Some(con);
+                    r
+                }
+            };
+            let e = match result {
+                Ok(v) => {
+                    let mut pool = self.pool();
+                    if let Some(con) = kept.filter(|_| pool.idle.len() < POOL_SIZE) {
+                        pool.idle.push(con);
+                    }
+                    return Ok(v);
+                }
+                Err(e) => e,
+            };
+            // Cluster redirects: the command did not run; repeat it where the slot is.
+            if self.seed.is_some() && redirects < MAX_REDIRECTS {
+                if let Some((kind, host, port)) = redirect_of(&e) {
+                    redirects += 1;
+                    attempt -= 1;
+                    match kind {
+                        Redirect::Moved => {
+                            *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some((host, port));
+                            self.pool().idle.clear();
+                        }
+                        Redirect::Ask => ask = Some((host, port)),
+                        // A slot in migration with the script's keys split, or the cluster
+                        // electing: a moment later it is whole again.
+                        Redirect::TryAgain => std::thread::sleep(BACKOFF_MIN),
+                    }
+                    continue;
+                }
             }
-            Err(e) => {
-                let lost = e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_timeout()
-                    || e.is_unrecoverable_error()
-                    || e.is_connection_refusal();
+            let readonly = is_readonly(&e);
+            let lost = readonly
+                || e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_timeout()
+                || e.is_unrecoverable_error()
+                || e.is_connection_refusal();
+            {
+                if lost && self.seed.is_some() {
+                    // The slot's node may be gone (a cluster failover): ask the URL's node.
+                    *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
                 let mut pool = self.pool();
                 if lost {
                     pool.idle.clear();
-                } else if pool.idle.len() < POOL_SIZE {
+                } else if let Some(con) = kept.filter(|_| pool.idle.len() < POOL_SIZE) {
                     pool.idle.push(con);
                 }
-                Err(self.backend(op, e))
+            }
+            if readonly {
+                tracing::warn!(store = %self.location, op, "redis answered READONLY: the primary was demoted; reconnecting");
+            }
+            let repeatable = readonly || READ_ONLY_OPS.contains(&op);
+            if !(lost && repeatable && attempt < 2) {
+                return Err(self.backend(op, e));
             }
         }
+    }
+
+    /// `with_conn` for a write that must survive a failover: `f`, then `WAIT` on the same
+    /// connection for the replicas `RedisConfig::replicas` asks for. Too few in time fails
+    /// with `NotReplicated` (the write stays on the primary: a retry of it must be harmless).
+    fn with_replicated<T>(
+        &self,
+        op: &'static str,
+        mut f: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        let wanted = self.wanted_replicas();
+        let (v, acked) = self.with_conn(op, |c| {
+            let v = f(c)?;
+            if wanted == 0 {
+                return Ok((v, 0));
+            }
+            let acked: u32 = redis::cmd("WAIT").arg(wanted).arg(self.wait_ms).query(c)?;
+            Ok((v, acked))
+        })?;
+        if acked >= wanted {
+            return Ok(v);
+        }
+        if self.replicas == Replicas::Auto {
+            // The replica may have gone (or been promoted): ask again for the next write.
+            let _ = self.with_conn("replication info", |c| {
+                let info: String = redis::cmd("INFO").arg("replication").query(c)?;
+                self.seen_replicas
+                    .store(parse_replication(&info).1, Ordering::Relaxed);
+                Ok(())
+            });
+        }
+        self.unreplicated.fetch_add(1, Ordering::Relaxed);
+        Err(StoreError::NotReplicated {
+            location: self.location.clone(),
+            op,
+            acked,
+            wanted,
+            waited_ms: self.wait_ms,
+        })
     }
 
     fn decode_group(
@@ -783,6 +1244,7 @@ impl Store for RedisStore {
             return Ok(Vec::new());
         }
         let mut inv = scripts().enqueue.prepare_invoke();
+        inv.key(&self.slot_key);
         inv.arg(&self.prefix).arg(to_millis(now)).arg(items.len());
         for item in &items {
             let group = serde_json::to_string(&item.group)
@@ -794,7 +1256,7 @@ impl Store for RedisStore {
             };
             inv.arg(&item.group.key);
         }
-        let ids: Vec<u64> = self.with_conn(OP, |c| inv.invoke(c))?;
+        let ids: Vec<u64> = self.with_replicated(OP, |c| inv.invoke(c))?;
         if ids.len() != items.len() {
             return Err(self.backend(OP, format!("{} ids for {} items", ids.len(), items.len())));
         }
@@ -808,10 +1270,14 @@ impl Store for RedisStore {
         max: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         const OP: &str = "lease";
-        let rows: Vec<LeaseRow> = self.with_conn(OP, |c| {
+        // Waited for like the writes that must survive a failover: while replicas do not
+        // confirm, nothing new is sent whose ack could not be confirmed either, so a failover
+        // repeats at most the send in flight.
+        let rows: Vec<LeaseRow> = self.with_replicated(OP, |c| {
             scripts()
                 .lease
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(&self.consumer)
                 .arg(destination)
@@ -841,10 +1307,11 @@ impl Store for RedisStore {
 
     fn ack(&self, id: u64) -> Result<(), StoreError> {
         const OP: &str = "ack";
-        let done: u8 = self.with_conn(OP, |c| {
+        let done: u8 = self.with_replicated(OP, |c| {
             scripts()
                 .ack
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .invoke(c)
@@ -861,6 +1328,7 @@ impl Store for RedisStore {
             scripts()
                 .retry
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(to_millis(not_before))
@@ -881,10 +1349,11 @@ impl Store for RedisStore {
         now: SystemTime,
     ) -> Result<(), StoreError> {
         const OP: &str = "dead_letter";
-        let done: u8 = self.with_conn(OP, |c| {
+        let done: u8 = self.with_replicated(OP, |c| {
             scripts()
                 .dead_letter
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(reason)
@@ -904,6 +1373,7 @@ impl Store for RedisStore {
             scripts()
                 .dead_letters
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .invoke(c)
         })?;
@@ -928,10 +1398,11 @@ impl Store for RedisStore {
 
     fn replay(&self, id: u64, now: SystemTime) -> Result<u64, StoreError> {
         const OP: &str = "replay";
-        let new_id: u64 = self.with_conn(OP, |c| {
+        let new_id: u64 = self.with_replicated(OP, |c| {
             scripts()
                 .replay
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(id)
                 .arg(to_millis(now))
@@ -957,6 +1428,7 @@ impl Store for RedisStore {
             scripts()
                 .depth
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(destination)
                 .invoke(c)
@@ -965,10 +1437,11 @@ impl Store for RedisStore {
     }
 
     fn claim_dedup(&self, key: &str, ttl: Duration, now: SystemTime) -> Result<bool, StoreError> {
-        let claimed: u8 = self.with_conn("claim_dedup", |c| {
+        let claimed: u8 = self.with_replicated("claim_dedup", |c| {
             scripts()
                 .claim
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(to_millis(now))
@@ -992,13 +1465,17 @@ impl Store for RedisStore {
         value: &str,
     ) -> Result<(), StoreError> {
         let key = format!("{}thread:{destination}", self.prefix);
-        self.with_conn("set_thread", |c| {
+        self.with_replicated("set_thread", |c| {
             redis::cmd("HSET")
                 .arg(&key)
                 .arg(group_key)
                 .arg(value)
                 .query::<()>(c)
         })
+    }
+
+    fn unreplicated_writes(&self) -> u64 {
+        self.unreplicated.load(Ordering::Relaxed)
     }
 
     fn healthy(&self) -> bool {
@@ -1015,6 +1492,7 @@ impl Store for RedisStore {
             scripts()
                 .take_token
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(per_second.to_string())
@@ -1033,6 +1511,7 @@ impl Store for RedisStore {
             scripts()
                 .pause
                 .prepare_invoke()
+                .key(&self.slot_key)
                 .arg(&self.prefix)
                 .arg(key)
                 .arg(to_micros(until))
@@ -1063,6 +1542,54 @@ mod tests {
             .into_connection_info()
             .expect("valid url");
         assert_eq!(describe(&info), "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn sentinel_urls_name_sentinels_master_and_db() {
+        assert_eq!(
+            parse_sentinel_url("redis+sentinel://s0:26380,s1/beacon/2"),
+            Some(Ok(SentinelUrl {
+                tls: false,
+                nodes: vec!["s0:26380".into(), "s1:26379".into()],
+                master: "beacon".into(),
+                db: 2,
+            }))
+        );
+        let tls = parse_sentinel_url("rediss+sentinel://s0:26379/m").expect("sentinel");
+        assert!(tls.expect("valid").tls);
+        assert_eq!(parse_sentinel_url("redis://cache:6379/0"), None);
+        for bad in [
+            "redis+sentinel://s0:26379",
+            "redis+sentinel:///beacon",
+            "redis+sentinel://s0/beacon/x",
+            "redis+sentinel://user:hunter2@s0/beacon",
+        ] {
+            let err = parse_sentinel_url(bad)
+                .expect("sentinel")
+                .expect_err("invalid");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn replication_info_tells_role_and_replicas() {
+        let primary = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\nslave0:ip=10.0.0.2,port=6379,state=online\r\n";
+        assert_eq!(parse_replication(primary), (true, 2));
+        let replica =
+            "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nconnected_slaves:0\r\n";
+        assert_eq!(parse_replication(replica), (false, 0));
+    }
+
+    #[test]
+    fn readonly_answers_are_recognised() {
+        let e = RedisError::from((
+            ErrorKind::Extension,
+            "script error",
+            "READONLY You can't write against a read only replica. script: 1234".to_string(),
+        ));
+        assert!(is_readonly(&e));
+        let other = RedisError::from((ErrorKind::Io, "io", "connection reset".to_string()));
+        assert!(!is_readonly(&other));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod redis;
+pub mod sentinel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,6 +15,8 @@ pub struct Redis {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub password: Option<String>,
+    /// Extra `redis-server` arguments (e.g. `--replicaof 127.0.0.1 <port>`).
+    pub args: Vec<String>,
 }
 
 impl Redis {
@@ -23,11 +25,17 @@ impl Redis {
     }
 
     pub fn with_password(password: Option<&str>) -> Self {
+        Self::with_args(password, &[])
+    }
+
+    /// A server started with extra arguments, kept across restarts.
+    pub fn with_args(password: Option<&str>, args: &[&str]) -> Self {
         let mut r = Redis {
             server: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("tempdir for redis"),
             password: password.map(str::to_string),
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         r.start();
         r
@@ -43,6 +51,7 @@ impl Redis {
         if let Some(pw) = &self.password {
             cmd.arg("--requirepass").arg(pw);
         }
+        cmd.args(&self.args);
         let mut server =
             Server::start("redis-server", cmd, self.dir.path()).expect("start redis-server");
         let port = self.port;
@@ -59,6 +68,22 @@ impl Redis {
     pub fn stop(&mut self) {
         // Server's drop kills (SIGKILL) and reaps the process.
         self.server = None;
+    }
+
+    /// The process id (to stop or kill it from a test).
+    pub fn pid(&self) -> u32 {
+        self.server.as_ref().expect("redis-server running").pid()
+    }
+
+    /// Runs a command on this server and returns its reply.
+    pub fn cmd<T: ::redis::FromRedisValue>(&self, args: &[&str]) -> ::redis::RedisResult<T> {
+        let client = ::redis::Client::open(self.url())?;
+        let mut c = client.get_connection_with_timeout(Duration::from_secs(5))?;
+        let mut cmd = ::redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut c)
     }
 
     pub fn url(&self) -> String {

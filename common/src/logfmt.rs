@@ -119,31 +119,17 @@ impl Visit for Fields {
     }
 }
 
-/// A logfmt value: bare when it needs no quoting, otherwise quoted with `\"`, `\\`, `\n`
-/// escaped (go-logfmt's rules).
+/// A logfmt value: bare when it needs no quoting, otherwise quoted like a JSON string
+/// (go-logfmt's rules: `\"`, `\\`, `\n` escaped).
 fn logfmt_value(out: &mut String, v: &str) {
     let needs_quotes = v.is_empty()
         || v.chars()
             .any(|c| c <= ' ' || c == '=' || c == '"' || c == '\u{7f}' || c == '\u{fffd}');
-    if !needs_quotes {
+    if needs_quotes {
+        json_string(out, v);
+    } else {
         out.push_str(v);
-        return;
     }
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < ' ' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A JSON string literal.

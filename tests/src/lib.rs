@@ -148,6 +148,66 @@ impl Drop for Server {
     }
 }
 
+/// A real Prometheus (Debian's `prometheus`) on a free loopback port, with `config` as its
+/// `prometheus.yml` and its TSDB under `dir`; ready when `start` returns, stopped on drop.
+pub struct Prometheus {
+    pub server: Server,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Prometheus {
+    pub fn start(dir: &Path, config: &str) -> anyhow::Result<Self> {
+        let prometheus = require_bin("prometheus", "prometheus");
+        let port = free_port();
+        let path = dir.join("prometheus.yml");
+        std::fs::write(&path, config).context("write prometheus.yml")?;
+        let mut cmd = std::process::Command::new(prometheus);
+        cmd.arg(format!("--config.file={}", path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let mut server = Server::start("prometheus", cmd, dir)?;
+        let base = format!("http://127.0.0.1:{port}");
+        server.wait_ready(&format!("{base}/-/ready"))?;
+        Ok(Prometheus { server, base })
+    }
+
+    /// An instant query's result vector; an error names what Prometheus answered.
+    pub fn query(&self, q: &str) -> Result<Vec<serde_json::Value>, String> {
+        let r: serde_json::Value = http_client()
+            .get(format!("{}/api/v1/query", self.base))
+            .query(&[("query", q)])
+            .send()
+            .and_then(|r| r.json())
+            .map_err(|e| format!("query {q}: request failed: {e}"))?;
+        if r["status"] != "success" {
+            return Err(format!("query {q}: {}: {}", r["errorType"], r["error"]));
+        }
+        Ok(r["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Every rule group's rules as `/api/v1/rules` lists them.
+    pub fn rules(&self) -> Vec<serde_json::Value> {
+        let api: serde_json::Value = http_client()
+            .get(format!("{}/api/v1/rules", self.base))
+            .send()
+            .and_then(|r| r.json())
+            .unwrap_or_else(|e| panic!("rules api: {e}"));
+        api["data"]["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Prometheus's log so far.
+    pub fn log(&self) -> String {
+        self.server.log()
+    }
+}
+
 /// A blocking HTTP client for tests, with timeouts.
 pub fn http_client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

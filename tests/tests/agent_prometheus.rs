@@ -7,9 +7,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use beacon_e2e::{
-    free_port, http_client, repo_root, require_bin, tempdir, wait_for, Agent, Server,
-};
+use beacon_e2e::{repo_root, require_bin, tempdir, wait_for, Agent, Prometheus};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -52,21 +50,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     out
 }
 
-fn query(base: &str, q: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let r: serde_json::Value = http_client()
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", q)])
-        .send()?
-        .json()?;
-    if r["status"] != "success" {
-        anyhow::bail!("query {q} failed: {r}");
-    }
-    Ok(r["data"]["result"].as_array().cloned().unwrap_or_default())
-}
-
 #[test]
 fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
-    let prometheus = require_bin("prometheus", "prometheus");
     let promtool = require_bin("promtool", "prometheus");
     let rules_path = repo_root().join("tests/fixtures/node-compat-rules.yaml");
 
@@ -87,31 +72,18 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
 
     let agent = Agent::start(beacon_agent::Config::default()).expect("start agent");
     let dir = tempdir();
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let prom = Prometheus::start(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: node-exporter\n    static_configs:\n      - targets: ['{}']\n",
             rules_path.display(),
             agent.addr
         ),
     )
-    .expect("write prometheus.yml");
-    let mut cmd = Command::new(prometheus);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let mut prom = Server::start("prometheus", cmd, dir.path()).expect("start prometheus");
-    let base = format!("http://127.0.0.1:{port}");
-    prom.wait_ready(&format!("{base}/-/ready"))
-        .expect("prometheus ready");
+    .expect("start prometheus");
 
     wait_for("the agent target to be up", Duration::from_secs(30), || {
-        let r = query(&base, "up{job=\"node-exporter\"} == 1").ok()?;
+        let r = prom.query("up{job=\"node-exporter\"} == 1").ok()?;
         (!r.is_empty()).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\nprometheus log:\n{}", prom.log()));
@@ -130,10 +102,9 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
     let missing: Vec<&String> = names
         .iter()
         .filter(|n| {
-            query(
-                &base,
-                &format!("count({{__name__=\"{n}\",job=\"node-exporter\"}})"),
-            )
+            prom.query(&format!(
+                "count({{__name__=\"{n}\",job=\"node-exporter\"}})"
+            ))
             .map(|r| r.is_empty())
             .unwrap_or(true)
         })
@@ -154,7 +125,7 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
             &format!("recording rule {record}"),
             Duration::from_secs(30),
             || {
-                let r = query(&base, record).ok()?;
+                let r = prom.query(record).ok()?;
                 (!r.is_empty()).then_some(())
             },
         )
@@ -162,18 +133,8 @@ fn prometheus_scrapes_the_agent_and_node_rules_resolve() {
     }
 
     // No rule failed to evaluate (type errors, many-to-many matches, ...).
-    let rules_api: serde_json::Value = http_client()
-        .get(format!("{base}/api/v1/rules"))
-        .send()
-        .expect("rules api")
-        .json()
-        .expect("rules json");
     let mut evaluated = 0;
-    for g in rules_api["data"]["groups"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-    {
+    for g in prom.rules() {
         for r in g["rules"].as_array().cloned().unwrap_or_default() {
             evaluated += 1;
             assert_eq!(

@@ -7,23 +7,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use beacon_e2e::{
-    free_port, http_client, repo_root, require_bin, tempdir, wait_for, Agent, Server,
-};
+use beacon_e2e::{free_port, repo_root, require_bin, tempdir, wait_for, Agent, Prometheus, Server};
 use serde_json::Value;
-
-fn query(base: &str, q: &str) -> Result<Vec<Value>, String> {
-    let r: Value = http_client()
-        .get(format!("{base}/api/v1/query"))
-        .query(&[("query", q)])
-        .send()
-        .and_then(|r| r.json())
-        .map_err(|e| e.to_string())?;
-    if r["status"] != "success" {
-        return Err(format!("query {q} failed: {r}"));
-    }
-    Ok(r["data"]["result"].as_array().cloned().unwrap_or_default())
-}
 
 /// Every (panel title, expression) of the dashboard, rows included.
 fn panel_exprs(dashboard: &Value) -> Vec<(String, String)> {
@@ -44,7 +29,6 @@ fn panel_exprs(dashboard: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
-    let prometheus = require_bin("prometheus", "prometheus");
     let node_exporter = require_bin("prometheus-node-exporter", "prometheus-node-exporter");
     let fixtures = repo_root().join("tests/fixtures/kube-prometheus");
     let dashboard: Value = serde_json::from_str(
@@ -62,35 +46,22 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
     ne.wait_ready(&format!("http://127.0.0.1:{ne_port}/metrics"))
         .expect("node_exporter ready");
 
-    let port = free_port();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let prom = Prometheus::start(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: node-exporter\n    static_configs:\n      - targets: ['{}', '127.0.0.1:{ne_port}']\n",
             rules.display(),
             agent.addr
         ),
     )
-    .expect("write prometheus.yml");
-    let mut cmd = Command::new(prometheus);
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    let mut prom = Server::start("prometheus", cmd, dir.path()).expect("start prometheus");
-    let base = format!("http://127.0.0.1:{port}");
-    prom.wait_ready(&format!("{base}/-/ready"))
-        .expect("prometheus ready");
+    .expect("start prometheus");
 
     // The instance variable: `label_values(node_exporter_build_info{job="node-exporter",
     // cluster=~"$cluster"}, instance)`, with no cluster label (the cluster variable is empty).
     let ours = agent.addr.to_string();
     let theirs = format!("127.0.0.1:{ne_port}");
     wait_for("both instances in the dashboard's list", Duration::from_secs(30), || {
-        let r = query(&base, "count by (instance) (node_exporter_build_info{job=\"node-exporter\", cluster=~\".*\"})").ok()?;
+        let r = prom.query("count by (instance) (node_exporter_build_info{job=\"node-exporter\", cluster=~\".*\"})").ok()?;
         let names: Vec<&str> = r.iter().filter_map(|s| s["metric"]["instance"].as_str()).collect();
         (names.contains(&ours.as_str()) && names.contains(&theirs.as_str())).then_some(())
     })
@@ -108,11 +79,9 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
         "the recording rules over both exporters",
         Duration::from_secs(30),
         || {
-            let r = query(
-                &base,
-                "count(instance:node_cpu_utilisation:rate5m{job=\"node-exporter\"})",
-            )
-            .ok()?;
+            let r = prom
+                .query("count(instance:node_cpu_utilisation:rate5m{job=\"node-exporter\"})")
+                .ok()?;
             (r.first()?["value"][1].as_str()? == "2").then_some(())
         },
     )
@@ -121,7 +90,8 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
     for (title, expr) in &exprs {
         // Nothing for node_exporter either (no drops on this host, say: the panels filter out
         // zeros): the comparison says nothing for this query.
-        if query(&base, &on(expr, &theirs))
+        if prom
+            .query(&on(expr, &theirs))
             .map(|r| r.is_empty())
             .unwrap_or(true)
         {
@@ -131,11 +101,7 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
         wait_for(
             &format!("{title} for beacon-agent"),
             Duration::from_secs(10),
-            || {
-                query(&base, &on(expr, &ours))
-                    .ok()
-                    .filter(|r| !r.is_empty())
-            },
+            || prom.query(&on(expr, &ours)).ok().filter(|r| !r.is_empty()),
         )
         .unwrap_or_else(|e| panic!("{e}: node_exporter shows data for {expr}"));
     }
@@ -145,12 +111,7 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
     );
 
     // No rule of kube-prometheus's file failed to evaluate over the two exporters' series.
-    let api: Value = http_client()
-        .get(format!("{base}/api/v1/rules"))
-        .send()
-        .and_then(|r| r.json())
-        .expect("rules api");
-    for g in api["data"]["groups"].as_array().into_iter().flatten() {
+    for g in prom.rules() {
         for r in g["rules"].as_array().into_iter().flatten() {
             assert_eq!(
                 r["health"], "ok",

@@ -4,7 +4,7 @@
 //! This folder holds collectors only: the framework is `collector.rs`, the readers and
 //! parsers they share live beside it (`read.rs`, `sysfs.rs`, `filter.rs`, ...).
 
-use crate::collector::{Collector, Context, Spec};
+use crate::collector::{Collector, Spec};
 use crate::config::Config;
 
 pub mod conntrack;
@@ -50,34 +50,18 @@ pub const REGISTRY: &[&Spec] = &[
 
 /// Builds the enabled collectors from a validated config, in registry order.
 pub fn build(cfg: &Config) -> Vec<Box<dyn Collector>> {
-    cfg.collectors
+    REGISTRY
         .iter()
-        .filter(|(_, s)| s.enabled)
-        .map(|(spec, settings)| {
-            (spec.build)(&Context {
-                paths: &cfg.paths,
-                spec,
-                settings,
-                collectors: &cfg.collectors,
-            })
-        })
+        .filter(|spec| cfg.collectors.enabled(spec.name) == Some(true))
+        .filter_map(|spec| build_one(cfg, spec.name))
         .collect()
 }
 
 /// Builds the collector called `name` from `cfg` whether or not it is enabled (tests and
 /// benchmarks build single collectors this way).
 pub fn build_one(cfg: &Config, name: &str) -> Option<Box<dyn Collector>> {
-    cfg.collectors
-        .iter()
-        .find(|(spec, _)| spec.name == name)
-        .map(|(spec, settings)| {
-            (spec.build)(&Context {
-                paths: &cfg.paths,
-                spec,
-                settings,
-                collectors: &cfg.collectors,
-            })
-        })
+    let ctx = cfg.context(name)?;
+    Some((ctx.spec.build)(&ctx))
 }
 
 /// Every collector name, in run order (used by docs and tests).

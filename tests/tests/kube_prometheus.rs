@@ -86,7 +86,7 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
         },
     )
     .unwrap_or_else(|e| panic!("{e}\nprometheus log:\n{}", prom.log()));
-    let mut compared = 0;
+    let mut compared = Vec::new();
     for (title, expr) in &exprs {
         // Nothing for node_exporter either (no drops on this host, say: the panels filter out
         // zeros): the comparison says nothing for this query.
@@ -97,7 +97,7 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
         {
             continue;
         }
-        compared += 1;
+        compared.push(title.as_str());
         wait_for(
             &format!("{title} for beacon-agent"),
             Duration::from_secs(10),
@@ -105,10 +105,18 @@ fn use_method_dashboard_lists_and_shows_the_agent_like_node_exporter() {
         )
         .unwrap_or_else(|e| panic!("{e}: node_exporter shows data for {expr}"));
     }
-    assert!(
-        compared >= 5,
-        "only {compared} queries had node_exporter data to compare"
-    );
+    // Which rate panels have data depends on the host's activity (the panels drop zeros);
+    // CPU, memory and disk space always show something on a running host.
+    for always in [
+        "CPU Utilisation",
+        "Memory Utilisation",
+        "Disk Space Utilisation",
+    ] {
+        assert!(
+            compared.contains(&always),
+            "{always}: node_exporter showed no data; compared {compared:?}"
+        );
+    }
 
     // No rule of kube-prometheus's file failed to evaluate over the two exporters' series.
     for g in prom.rules() {

@@ -13,26 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use beacon_common::secret::Secret;
 use beacon_common::{io_reason, Problem};
 use serde::Deserialize;
-
-/// A secret from the file (a private key, a password hash): never printed.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The file as written (exporter-toolkit's `Config`).
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +32,7 @@ struct File {
 #[serde(deny_unknown_fields, default)]
 struct TlsFile {
     cert: String,
-    key: Secret,
+    key: Option<Secret>,
     client_ca: String,
     cert_file: String,
     key_file: String,
@@ -298,7 +281,7 @@ fn check(file: File, dir: &Path, problems: &mut Vec<Problem>) -> WebConfig {
     let enabled = !(t.cert_file.is_empty()
         && t.cert.is_empty()
         && t.key_file.is_empty()
-        && t.key.expose().is_empty()
+        && t.key.as_ref().is_none_or(|k| k.expose().is_empty())
         && t.client_ca_file.is_empty()
         && t.client_ca.is_empty()
         && t.client_auth_type.is_empty());
@@ -330,9 +313,9 @@ fn check(file: File, dir: &Path, problems: &mut Vec<Problem>) -> WebConfig {
         };
         let key = if !t.key_file.is_empty() {
             read("key_file", &t.key_file, &mut bad)
-                .map(|k| Secret(String::from_utf8_lossy(&k).into_owned()))
-        } else if !t.key.expose().is_empty() {
-            Some(t.key.clone())
+                .map(|k| Secret::new(String::from_utf8_lossy(&k).into_owned()))
+        } else if let Some(k) = t.key.as_ref().filter(|k| !k.expose().is_empty()) {
+            Some(k.clone())
         } else {
             bad("tls_server_config", "missing one of key or key_file".into());
             None

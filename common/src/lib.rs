@@ -2,6 +2,7 @@
 //! file's problems are reported (every problem, each with the path of its key).
 
 pub mod logfmt;
+pub mod secret;
 pub mod units;
 
 use std::fmt;

@@ -16,7 +16,7 @@ pub mod notify;
 pub mod pace;
 pub mod render;
 pub mod route;
-pub mod secret;
+pub use beacon_common::secret;
 pub mod server;
 pub mod sources;
 pub mod store;

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use super::{backoff, stopped, SinkShared};
 use crate::config::telemetry::InfluxConfig;
+use beacon_common::secret::Secret;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -29,7 +30,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub struct Worker {
     client: reqwest::Client,
     url: reqwest::Url,
-    token: Option<String>,
+    token: Option<Secret>,
     batch_size: usize,
     flush_interval: Duration,
     gzip: bool,
@@ -59,12 +60,7 @@ impl Worker {
         shared: Arc<SinkShared>,
     ) -> anyhow::Result<Worker> {
         let token = match &cfg.token_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("read telemetry.influxdb.token_file {}", p.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
+            Some(p) => Some(Secret::from_file(p).context("telemetry.influxdb.token_file")?),
             None => None,
         };
         let mut url = reqwest::Url::parse(cfg.url.trim_end_matches('/'))
@@ -244,8 +240,11 @@ impl Worker {
             .post(self.url.clone())
             .header(CONTENT_TYPE, "text/plain; charset=utf-8");
         if let Some(t) = &self.token {
-            match HeaderValue::from_str(&format!("Token {t}")) {
-                Ok(v) => req = req.header(AUTHORIZATION, v),
+            match HeaderValue::from_str(&format!("Token {}", t.expose())) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    req = req.header(AUTHORIZATION, v);
+                }
                 Err(_) => return Outcome::Retry("token is not a valid header value".into(), None),
             }
         }

@@ -27,6 +27,7 @@ use super::mqtt_protocol::{Body, Connection, Happened, Protocol, Settings};
 use super::mqtt_window::{Kind, Window};
 use super::{backoff, mqtt_record, mqtt_v3, mqtt_v5, stopped, SinkShared};
 use crate::config::telemetry::{parse_mqtt_url, MqttConfig};
+use beacon_common::secret::Secret;
 
 /// Data messages in flight at once (PUBACK pending); an MQTT 5 broker's smaller
 /// `receive_maximum` lowers it.
@@ -88,13 +89,8 @@ impl Worker {
         let credentials = match &cfg.username {
             Some(user) => {
                 let password = match &cfg.password_file {
-                    Some(p) => std::fs::read_to_string(p)
-                        .with_context(|| {
-                            format!("read telemetry.mqtt.password_file {}", p.display())
-                        })?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_owned(),
-                    None => String::new(),
+                    Some(p) => Secret::from_file(p).context("telemetry.mqtt.password_file")?,
+                    None => Secret::new(""),
                 };
                 Some((user.clone(), password))
             }

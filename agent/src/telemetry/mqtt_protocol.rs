@@ -105,7 +105,7 @@ pub struct Settings {
     /// Topic of the presence messages (and the Last Will).
     pub status_topic: String,
     /// User name and password.
-    pub credentials: Option<(String, String)>,
+    pub credentials: Option<(String, beacon_common::secret::Secret)>,
     /// TCP or TLS.
     pub transport: Transport,
     /// Encoding of the data messages.

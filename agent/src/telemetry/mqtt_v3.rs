@@ -39,7 +39,7 @@ impl V3 {
             .set_request_channel_capacity(CHANNEL)
             .set_transport(s.transport.clone());
         if let Some((user, password)) = &s.credentials {
-            o.set_credentials(user, password);
+            o.set_credentials(user, password.expose());
         }
         V3 { options: o }
     }

@@ -81,7 +81,7 @@ impl V5 {
             .set_request_channel_capacity(CHANNEL)
             .set_transport(s.transport.clone());
         if let Some((user, password)) = &s.credentials {
-            o.set_credentials(user, password);
+            o.set_credentials(user, password.expose());
         }
         let content_type = match s.format {
             Format::Influx => TEXT,

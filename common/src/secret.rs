@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use beacon_common::io_reason;
+use crate::io_reason;
 
 /// Largest secret file read. Secrets are short; the cap keeps a mistaken path (a log file,
 /// `/dev/zero`) from being read without end.
@@ -22,6 +22,14 @@ pub struct Secret(String);
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// A secret read straight from a config file's text (an inline value), so the raw value never
+/// sits in a `Debug`-printing `String`.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
     }
 }
 

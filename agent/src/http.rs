@@ -68,16 +68,7 @@ pub fn app(scraper: Arc<Scraper>) -> Router {
 /// path, request limit, OpenMetrics; its collectors for `collect[]`/`exclude[]`).
 pub fn app_with(scraper: Arc<Scraper>, cfg: &crate::Config) -> Router {
     let web = &cfg.web;
-    let shared = Arc::new(Shared {
-        scraper,
-        latest: tokio::sync::Mutex::new(None),
-        deflate: std::sync::Mutex::new(flate2::Compress::new(flate2::Compression::fast(), false)),
-        in_flight: AtomicUsize::new(0),
-        max_requests: web.max_requests,
-        openmetrics: web.openmetrics,
-        config: cfg.clone(),
-        filtered: std::sync::Mutex::new(std::collections::HashMap::new()),
-    });
+    let shared = Arc::new(Shared::new(scraper, cfg));
     let path = web.telemetry_path.as_str();
     let mut router = Router::new()
         .route(path, get(metrics))
@@ -112,6 +103,23 @@ impl Drop for Slot<'_> {
 }
 
 impl Shared {
+    /// The state for `cfg`'s `web:` settings, serving collections of `scraper`.
+    fn new(scraper: Arc<Scraper>, cfg: &crate::Config) -> Self {
+        Shared {
+            scraper,
+            latest: tokio::sync::Mutex::new(None),
+            deflate: std::sync::Mutex::new(flate2::Compress::new(
+                flate2::Compression::fast(),
+                false,
+            )),
+            in_flight: AtomicUsize::new(0),
+            max_requests: cfg.web.max_requests,
+            openmetrics: cfg.web.openmetrics,
+            config: cfg.clone(),
+            filtered: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
     /// A place for one more scrape, or `None` when `max_requests` are being answered (promhttp's
     /// `MaxRequestsInFlight`: the request is refused at once, never queued).
     fn slot(&self) -> Option<Slot<'_>> {
@@ -548,21 +556,16 @@ mod tests {
         assert!(!accepts_gzip(&h));
     }
 
+    /// The default config's state with `--web.max-requests=max`.
+    fn limited(max: usize) -> Shared {
+        let mut cfg = crate::Config::default();
+        cfg.web.max_requests = max;
+        Shared::new(Arc::new(Scraper::new(&cfg)), &cfg)
+    }
+
     #[tokio::test]
     async fn over_max_requests_is_answered_503_as_promhttp_does() {
-        let shared = Arc::new(Shared {
-            scraper: Arc::new(Scraper::new(&crate::Config::default())),
-            latest: tokio::sync::Mutex::new(None),
-            deflate: std::sync::Mutex::new(flate2::Compress::new(
-                flate2::Compression::fast(),
-                false,
-            )),
-            in_flight: AtomicUsize::new(0),
-            max_requests: 2,
-            openmetrics: false,
-            config: crate::Config::default(),
-            filtered: Default::default(),
-        });
+        let shared = Arc::new(limited(2));
         let first = shared.slot().expect("first of two");
         let second = shared.slot().expect("second of two");
         let r = metrics(
@@ -597,19 +600,7 @@ mod tests {
 
     #[test]
     fn no_limit_with_max_requests_0() {
-        let shared = Shared {
-            scraper: Arc::new(Scraper::new(&crate::Config::default())),
-            latest: tokio::sync::Mutex::new(None),
-            deflate: std::sync::Mutex::new(flate2::Compress::new(
-                flate2::Compression::fast(),
-                false,
-            )),
-            in_flight: AtomicUsize::new(0),
-            max_requests: 0,
-            openmetrics: false,
-            config: crate::Config::default(),
-            filtered: Default::default(),
-        };
+        let shared = limited(0);
         let slots: Vec<_> = (0..100).map(|_| shared.slot().expect("slot")).collect();
         assert_eq!(slots.len(), 100);
     }
